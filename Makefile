@@ -1,0 +1,34 @@
+# Driveguard: `make run` starts the whole product, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_LINK_MODE := copy
+
+.PHONY: install run test lint format clean-var
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/python -m driveguard.cli run
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean-var:
+	rm -rf var

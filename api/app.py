@@ -1,0 +1,51 @@
+"""`create_app()`: the Litestar application, built from settings so tests can make their own."""
+
+from __future__ import annotations
+
+from advanced_alchemy.extensions.litestar import (
+    AlembicSyncConfig,
+    SQLAlchemyPlugin,
+    SQLAlchemySyncConfig,
+    SyncSessionConfig,
+)
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from sqlalchemy import Engine
+
+from api.health.controller import HealthController
+from api.problems import problem_details_plugin, unexpected_error
+from driveguard import __version__
+from driveguard.config import Settings, get_settings
+from driveguard.db.engine import get_engine
+from driveguard.db.migrate import MIGRATIONS_DIR
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings)
+    alchemy = SQLAlchemySyncConfig(
+        engine_instance=engine,
+        session_config=SyncSessionConfig(expire_on_commit=False),
+        session_dependency_key="db_session",
+        before_send_handler="autocommit",
+        alembic_config=AlembicSyncConfig(script_location=str(MIGRATIONS_DIR)),
+        create_all=False,
+    )
+    return Litestar(
+        route_handlers=[HealthController],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "engine": Provide(lambda: engine, use_cache=True, sync_to_thread=False),
+        },
+        plugins=[SQLAlchemyPlugin(config=alchemy), problem_details_plugin()],
+        exception_handlers={Exception: unexpected_error},
+        openapi_config=OpenAPIConfig(
+            title="Driveguard API",
+            version=__version__,
+            path="/api/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

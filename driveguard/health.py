@@ -1,0 +1,75 @@
+"""Reachability of everything Driveguard depends on, for `GET /api/health` and the launcher."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+
+from driveguard.config import Settings
+from driveguard.db import migrate
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    latency_ms: float
+    detail: dict[str, Any]
+
+
+def _timed(name: str, probe: Any) -> Check:
+    started = time.perf_counter()
+    try:
+        detail = probe()
+        ok = bool(detail.pop("ok", True))
+    except Exception as exc:  # a health check reports failures, it never raises
+        ok, detail = False, {"error": type(exc).__name__, "message": str(exc)[:200]}
+    return Check(name, ok, round((time.perf_counter() - started) * 1000, 1), detail)
+
+
+def check_database(engine: Engine) -> Check:
+    def probe() -> dict[str, Any]:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+        return {"server_version": version}
+
+    return _timed("database", probe)
+
+
+def check_migrations(engine: Engine) -> Check:
+    def probe() -> dict[str, Any]:
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        return {"ok": current == head, "current": current, "head": head}
+
+    return _timed("migrations", probe)
+
+
+def check_http(name: str, url: str, timeout: float = 2.0) -> Check:
+    def probe() -> dict[str, Any]:
+        response = httpx.get(url, timeout=timeout)
+        return {"ok": response.status_code < 400, "url": url, "status_code": response.status_code}
+
+    return _timed(name, probe)
+
+
+def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
+    """All checks; `healthy` (HTTP 200) depends on the database alone, the rest degrade."""
+    google_name = "google_emulator" if settings.google.emulator_url else "google"
+    checks = [
+        check_database(engine),
+        check_migrations(engine),
+        check_http("airflow", f"{settings.airflow.api_url}/api/v2/monitor/health"),
+        check_http(google_name, settings.google.endpoints.jwks_uri),
+    ]
+    by_name = {check.name: check for check in checks}
+    database_ok = by_name["database"].ok
+    status = "ok" if all(c.ok for c in checks) else ("degraded" if database_ok else "down")
+    return {
+        "status": status,
+        "healthy": database_ok,
+        "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
+    }

@@ -1,0 +1,47 @@
+"""`GET /api/health` over real HTTP against a real database."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+from sqlalchemy import Engine
+from support.servers import serve_asgi
+
+from api.app import create_app
+from driveguard.config import Settings
+from driveguard.db.engine import make_engine
+
+
+def test_health_reports_database_and_migrations_and_unreachable_dependencies(settings: Settings, engine: Engine):
+    with serve_asgi(create_app(settings, engine)) as base_url:
+        response = httpx.get(f"{base_url}/api/health", timeout=10)
+
+    assert response.status_code == 200
+    report = response.json()
+    assert report["healthy"] is True
+    assert report["checks"]["database"]["ok"] is True
+    assert report["checks"]["migrations"]["ok"] is True
+    assert report["checks"]["migrations"]["detail"]["current"] == report["checks"]["migrations"]["detail"]["head"]
+    # Airflow and the emulator point at a closed port in this test: reported, not fatal.
+    assert report["checks"]["airflow"]["ok"] is False
+    assert report["checks"]["google_emulator"]["ok"] is False
+    assert report["status"] == "degraded"
+
+
+def test_health_is_503_when_the_database_is_unusable(settings: Settings):
+    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=1)
+    app = create_app(dataclasses.replace(settings), broken)
+    with serve_asgi(app) as base_url:
+        response = httpx.get(f"{base_url}/api/health", timeout=20)
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["ok"] is False
+    assert response.json()["status"] == "down"
+
+
+def test_unknown_route_is_a_json_problem(settings: Settings, engine: Engine):
+    with serve_asgi(create_app(settings, engine)) as base_url:
+        response = httpx.get(f"{base_url}/api/nope", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 404

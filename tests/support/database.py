@@ -1,0 +1,53 @@
+"""Real PostgreSQL for tests: TEST_DATABASE_URL's server when given, else the embedded one.
+
+Every test session gets its own freshly created database, so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from driveguard.config import PROJECT_ROOT, _normalise_database_url
+from driveguard.db import embedded
+
+TEST_PG_DIR = Path(os.environ.get("DRIVEGUARD_TEST_PG_DIR", PROJECT_ROOT / "var" / "test-postgres"))
+
+
+class TestServer:
+    """A PostgreSQL server the tests may create and drop databases on."""
+
+    def __init__(self) -> None:
+        given = os.environ.get("TEST_DATABASE_URL")
+        self.started_here = False
+        if given:
+            self.url = _normalise_database_url(given)
+        else:
+            self.started_here = not embedded.is_running(TEST_PG_DIR) if (TEST_PG_DIR / "PG_VERSION").exists() else True
+            self.url = embedded.start(TEST_PG_DIR)
+
+    def create_database(self, prefix: str = "dg_test", template: str | None = None) -> str:
+        name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+        embedded.ensure_database(self.url, name, template=template)
+        return name
+
+    def url_for(self, database: str) -> str:
+        return embedded.with_database(self.url, database)
+
+    def drop_database(self, database: str) -> None:
+        embedded.drop_database(self.url, database)
+
+    def close(self) -> None:
+        """Stop the embedded server only if this session started it and no other session uses it."""
+        if self.started_here and not os.environ.get("TEST_DATABASE_URL"):
+            if not _other_test_databases(self.url):
+                embedded.stop(TEST_PG_DIR)
+
+
+def _other_test_databases(server_url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(embedded.libpq_url(embedded.with_database(server_url, "postgres"))) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'dg_%%'").fetchone()
+    return bool(row and row[0])
