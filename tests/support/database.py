@@ -15,7 +15,7 @@ from driveguard.db import embedded
 TEST_PG_DIR = Path(os.environ.get("DRIVEGUARD_TEST_PG_DIR", PROJECT_ROOT / "var" / "test-postgres"))
 
 
-class TestServer:
+class PostgresForTests:
     """A PostgreSQL server the tests may create and drop databases on."""
 
     def __init__(self) -> None:
@@ -40,9 +40,8 @@ class TestServer:
 
     def close(self) -> None:
         """Stop the embedded server only if this session started it and no other session uses it."""
-        if self.started_here and not os.environ.get("TEST_DATABASE_URL"):
-            if not _other_test_databases(self.url):
-                embedded.stop(TEST_PG_DIR)
+        if self.started_here and not os.environ.get("TEST_DATABASE_URL") and not _other_test_databases(self.url):
+            embedded.stop(TEST_PG_DIR)
 
 
 def _other_test_databases(server_url: str) -> bool:
