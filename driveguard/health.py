@@ -56,13 +56,26 @@ def check_http(name: str, url: str, timeout: float = 2.0) -> Check:
     return _timed(name, probe)
 
 
+def check_airflow(api_url: str, timeout: float = 3.0) -> Check:
+    """Airflow's own health: reachable, metadata database healthy, and each component's status."""
+
+    def probe() -> dict[str, Any]:
+        response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=timeout)
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        components = {name: part.get("status") for name, part in body.items() if isinstance(part, dict)}
+        healthy = response.status_code == 200 and components.get("metadatabase") == "healthy"
+        return {"ok": healthy, "url": api_url, "status_code": response.status_code, "components": components}
+
+    return _timed("airflow", probe)
+
+
 def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
     """All checks; `healthy` (HTTP 200) depends on the database alone, the rest degrade."""
     google_name = "google_emulator" if settings.google.emulator_url else "google"
     checks = [
         check_database(engine),
         check_migrations(engine),
-        check_http("airflow", f"{settings.airflow.api_url}/api/v2/monitor/health"),
+        check_airflow(settings.airflow.api_url),
         check_http(google_name, settings.google.endpoints.jwks_uri),
     ]
     by_name = {check.name: check for check in checks}

