@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import copy
+import logging
+
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from driveguard.config import get_settings
+
+
+class StripQueryStrings(logging.Filter):
+    """Access-log lines keep method, path and status but never the query string: the OAuth callback
+    carries Google's one-time `code` there, and no credential belongs in a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            args = list(record.args)
+            args[2] = args[2].split("?", 1)[0]
+            record.args = tuple(args)
+        return True
+
+
+def log_config() -> dict:
+    """uvicorn's own logging setup with the query-string filter on the access log."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["strip_query"] = {"()": StripQueryStrings}
+    config["handlers"]["access"]["filters"] = ["strip_query"]
+    return config
 
 
 def main() -> None:
@@ -17,6 +41,7 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         log_level="info",
+        log_config=log_config(),
     )
 
 

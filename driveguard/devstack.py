@@ -26,6 +26,7 @@ import httpx
 import psutil
 from dotenv import dotenv_values
 
+from driveguard import airflow_env
 from driveguard.config import PROJECT_ROOT, Settings, generate_encryption_key, load_settings
 from driveguard.db import embedded, migrate
 from driveguard.db.engine import APP_DATABASE, make_engine
@@ -67,6 +68,13 @@ def local_defaults(var_dir: Path) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": _random_secret(32),
         "AIRFLOW__API__SECRET_KEY": _random_secret(32),
     }
+    if "DRIVEGUARD_LOCAL_ADMIN_PASSWORD" not in existing:
+        from driveguard.passwords import hash_password
+
+        password = _random_secret(12)
+        wanted["DRIVEGUARD_LOCAL_ADMIN_PASSWORD"] = password  # printed by the banner; local demo only
+        wanted["DRIVEGUARD_ADMIN_USERS"] = f"admin:{hash_password(password)}"
+    wanted.setdefault("DRIVEGUARD_ADMIN_EMAILS", "erin@northwind.example")
     missing = {k: v for k, v in wanted.items() if k not in existing}
     if missing:
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -168,6 +176,9 @@ class Stack:
             }
         )
         self.env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        # The pipelines' ops notifier connection, built from OPS_APPRISE_URLS (docs/pipelines.md).
+        for key, value in airflow_env.airflow_environment(self.settings).items():
+            self.env.setdefault(key, value)
         # Log-serving ports of the scheduler and triggerer: Airflow's defaults unless overridden.
         self.env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "8793")
         self.env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", "8794")
@@ -273,6 +284,15 @@ def banner(stack: Stack, emulator_url: str | None) -> str:
         f"  Sign in          {s.server.public_url}/auth/login",
         f"  Airflow UI       {s.airflow.api_url}   user {s.airflow.username} / password {s.airflow.password}",
     ]
+    local_admin = stack.env.get("DRIVEGUARD_LOCAL_ADMIN_PASSWORD")
+    if local_admin:
+        lines.append(
+            f"  API admin        POST {s.server.public_url}/api/auth/token "
+            f'{{"grant_type": "password", "username": "admin", "password": "{local_admin}"}}'
+        )
+    if s.security.admin_emails:
+        admins = ", ".join(sorted(s.security.admin_emails))
+        lines.append(f"  Admin by Google  {admins} (sign in, then grant_type=session)")
     if emulator_url:
         lines.append(f"  Google emulator  {emulator_url}   (demo accounts: {emulator_url}/_emulator/accounts)")
     else:
@@ -316,6 +336,7 @@ def run(environ: Mapping[str, str] | None = None, out: Callable[[str], None] = p
             out(f"  emulator starting on {emulator_url}")
         stack.airflow_environment()
         stack.run_once("airflow-db-migrate", [py, "-m", "airflow", "db", "migrate"])
+        stack.run_once("airflow-pools", airflow_env.pool_command(settings, (py, "-m", "airflow")))
         out("  Airflow metadata database migrated")
         stack.spawn("airflow-api-server", [py, "-m", "airflow", "api-server", "--port", str(stack.airflow_port)])
         stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])

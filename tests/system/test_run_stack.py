@@ -122,6 +122,22 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
         )
         driveguard = [p for p in plugins.json()["plugins"] if p["name"] == "driveguard"]
         assert driveguard and any(v["href"].startswith(api) for v in driveguard[0]["external_views"])
+
+        # The banner's API admin credentials give an admin token that opens an admin-only route.
+        admin_line = next(line for line in banner.splitlines() if "API admin" in line)
+        admin_password = admin_line.rsplit('"password": "', 1)[1].split('"', 1)[0]
+        issued = httpx.post(
+            f"{api}/api/auth/token",
+            json={"grant_type": "password", "username": "admin", "password": admin_password},
+            timeout=10,
+        )
+        assert issued.status_code in (200, 201), issued.text
+        detailed = httpx.get(
+            f"{api}/api/oauth/detailed-status",
+            headers={"Authorization": f"Bearer {issued.json()['access_token']}"},
+            timeout=10,
+        )
+        assert detailed.status_code == 200, detailed.text
         assert ready_after < 240
         with psycopg.connect(database_url(stack_env), autocommit=True) as conn:
             conn.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'marker-before-restart')")
