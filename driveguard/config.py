@@ -49,6 +49,9 @@ EMULATOR_PATHS: dict[str, str] = {
     "GOOGLE_ADMIN_API_URL": "/",
 }
 
+GOOGLE_API_POOL = "google_api"
+"""The Airflow pool bounding every task that calls Google (slots: GOOGLE_API_POOL_SLOTS)."""
+
 SCOPE_DRIVE_METADATA = "https://www.googleapis.com/auth/drive.metadata.readonly"
 SCOPE_REPORTS_USAGE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 LOGIN_SCOPES = ("openid", "email", "profile", SCOPE_DRIVE_METADATA)
@@ -98,8 +101,17 @@ class GoogleSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str | None
+    airflow_url: str | None
     embedded_dir: Path
     pool_size: int
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    """A username/password admin from DRIVEGUARD_ADMIN_USERS; only the scrypt hash is known."""
+
+    name: str
+    password_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,10 @@ class SecuritySettings:
     session_cookie_secure: bool
     admin_token_ttl_minutes: int
     token_refresh_margin_seconds: int
+    admin_users: tuple[AdminUser, ...] = field(default=(), repr=False)
+
+    def admin_user(self, name: str) -> AdminUser | None:
+        return next((user for user in self.admin_users if user.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,37 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    """How the Airflow pipelines (token refresh, collection, backfill, alerts, cleanup) behave.
+
+    Defaults suit one machine; every value has its own variable (see docs/pipelines.md).
+    """
+
+    google_pool_slots: int = 4
+    """Slots of the GOOGLE_API_POOL Airflow pool; each collecting task gets rate_limit_per_minute / slots."""
+    refresh_shard_size: int = 500
+    refresh_threads: int = 4
+    collect_shard_size: int = 1000
+    batch_size: int = 100
+    google_max_attempts: int = 6
+    google_backoff_base_seconds: float = 1.0
+    google_backoff_max_seconds: float = 60.0
+    backfill_not_ready_retry_seconds: int = 6 * 3600
+    backfill_max_wait_days: int = 7
+    raw_retention_days: int = 30
+    outbox_retention_days: int = 30
+    audit_retention_days: int = 365
+    session_retention_days: int = 7
+    partition_months_ahead: int = 2
+    retention_chunk_size: int = 1000
+    notify_max_attempts: int = 8
+    notify_backoff_base_seconds: float = 30.0
+    notify_backoff_max_seconds: float = 3600.0
+    notify_lease_seconds: int = 300
+    notify_batch_size: int = 200
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     var_dir: Path
@@ -149,6 +196,7 @@ class Settings:
     monitoring: MonitoringSettings
     airflow: AirflowSettings
     server: ServerSettings
+    pipelines: PipelineSettings = field(default_factory=PipelineSettings)
 
 
 class _Reader:
@@ -172,7 +220,8 @@ class _Reader:
             return ""
         return value
 
-    def parse(self, name: str, default: T, parser: Callable[[str], T], what: str) -> T:
+    def parse(self, name: str, default: T, parser: Callable[[str], T], what: str, *, secret: bool = False) -> T:
+        """Parse a value; a `secret` one is never echoed in the error (keys, password hashes)."""
         value = self.raw(name)
         if value is None:
             return default
@@ -180,7 +229,8 @@ class _Reader:
             return parser(value)
         except (ValueError, TypeError) as exc:
             detail = f": {exc}" if str(exc) else ""
-            self.problems.append(f"{name}={value!r} is not {what}{detail}")
+            shown = name if secret else f"{name}={value!r}"
+            self.problems.append(f"{shown} is not {what}{detail}")
             return default
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
@@ -247,6 +297,25 @@ def _parse_encryption_keys(text: str) -> tuple[EncryptionKey, ...]:
     if not keys:
         raise ValueError("at least one key is needed")
     return tuple(keys)
+
+
+def _parse_admin_users(text: str) -> tuple[AdminUser, ...]:
+    """`name:<scrypt hash>` entries separated by commas or whitespace; never plaintext passwords."""
+    from driveguard.passwords import check_hash_format
+
+    users: list[AdminUser] = []
+    for item in _split_list(text):
+        name, sep, encoded = item.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+            raise ValueError("each entry must look like <name>:<hash from `driveguard hash-password`>")
+        try:
+            check_hash_format(encoded)
+        except ValueError as exc:
+            raise ValueError(f"user {name!r}: {exc}") from None
+        if any(existing.name == name for existing in users):
+            raise ValueError(f"user {name!r} appears twice")
+        users.append(AdminUser(name, encoded))
+    return tuple(users)
 
 
 def _normalise_database_url(url: str) -> str:
@@ -324,7 +393,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     keys_text = r.required("DRIVEGUARD_ENCRYPTION_KEYS", "comma-separated <id>:<base64url 32 bytes>, newest first")
     keys: tuple[EncryptionKey, ...] = ()
     if keys_text:
-        keys = r.parse("DRIVEGUARD_ENCRYPTION_KEYS", (), _parse_encryption_keys, "a list of encryption keys")
+        keys = r.parse(
+            "DRIVEGUARD_ENCRYPTION_KEYS", (), _parse_encryption_keys, "a list of encryption keys", secret=True
+        )
     secret_key = r.required("DRIVEGUARD_SECRET_KEY", "a random string of at least 32 characters for signing")
     if secret_key and len(secret_key) < 32:
         r.problems.append("DRIVEGUARD_SECRET_KEY must be at least 32 characters long")
@@ -336,7 +407,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         session_idle_timeout_minutes=r.integer("SESSION_IDLE_TIMEOUT_MINUTES", 7 * 24 * 60, 1, 365 * 24 * 60),
         session_cookie_secure=r.boolean("SESSION_COOKIE_SECURE", True),
         admin_token_ttl_minutes=r.integer("ADMIN_TOKEN_TTL_MINUTES", 15, 1, 24 * 60),
-        token_refresh_margin_seconds=r.integer("TOKEN_REFRESH_MARGIN_SECONDS", 300, 0, 3000),
+        # At least google-auth's REFRESH_THRESHOLD (3 min 45 s): a smaller margin hands out tokens
+        # the Google client libraries consider expired and refresh again on every call.
+        token_refresh_margin_seconds=r.integer("TOKEN_REFRESH_MARGIN_SECONDS", 300, 225, 3000),
+        admin_users=r.parse("DRIVEGUARD_ADMIN_USERS", (), _parse_admin_users, "a list of admin users", secret=True),
     )
 
     warning = r.number("STORAGE_WARNING_THRESHOLD_PERCENT", 80.0, 1, 100)
@@ -372,9 +446,38 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     env_name = r.raw("DRIVEGUARD_ENV") or "production"
     database = DatabaseSettings(
         url=database_url,
+        airflow_url=r.parse("AIRFLOW_DATABASE_URL", None, _normalise_database_url, "a PostgreSQL URL"),
         embedded_dir=var_dir / "postgres",
         pool_size=r.integer("DATABASE_POOL_SIZE", 5, 1, 100),
     )
+
+    pipelines = PipelineSettings(
+        google_pool_slots=r.integer("GOOGLE_API_POOL_SLOTS", 4, 1, 256),
+        refresh_shard_size=r.integer("TOKEN_REFRESH_SHARD_SIZE", 500, 1, 100_000),
+        refresh_threads=r.integer("TOKEN_REFRESH_THREADS", 4, 1, 64),
+        collect_shard_size=r.integer("COLLECT_SHARD_SIZE", 1000, 1, 100_000),
+        batch_size=r.integer("GOOGLE_BATCH_SIZE", 100, 1, 100),
+        google_max_attempts=r.integer("GOOGLE_MAX_ATTEMPTS", 6, 1, 50),
+        google_backoff_base_seconds=r.number("GOOGLE_BACKOFF_BASE_SECONDS", 1.0, 0.001, 600),
+        google_backoff_max_seconds=r.number("GOOGLE_BACKOFF_MAX_SECONDS", 60.0, 0.001, 3600),
+        backfill_not_ready_retry_seconds=r.integer("BACKFILL_NOT_READY_RETRY_SECONDS", 6 * 3600, 1, 7 * 86400),
+        backfill_max_wait_days=r.integer("BACKFILL_MAX_WAIT_DAYS", 7, 1, 400),
+        raw_retention_days=r.integer("SNAPSHOT_RAW_RETENTION_DAYS", 30, 1, 3650),
+        outbox_retention_days=r.integer("OUTBOX_RETENTION_DAYS", 30, 1, 3650),
+        audit_retention_days=r.integer("AUDIT_RETENTION_DAYS", 365, 1, 36500),
+        session_retention_days=r.integer("SESSION_RETENTION_DAYS", 7, 0, 3650),
+        partition_months_ahead=r.integer("SNAPSHOT_PARTITION_MONTHS_AHEAD", 2, 0, 36),
+        retention_chunk_size=r.integer("RETENTION_CHUNK_SIZE", 1000, 1, 100_000),
+        notify_max_attempts=r.integer("NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
+        notify_backoff_base_seconds=r.number("NOTIFY_BACKOFF_BASE_SECONDS", 30.0, 0.001, 86400),
+        notify_backoff_max_seconds=r.number("NOTIFY_BACKOFF_MAX_SECONDS", 3600.0, 0.001, 7 * 86400),
+        notify_lease_seconds=r.integer("NOTIFY_LEASE_SECONDS", 300, 1, 86400),
+        notify_batch_size=r.integer("NOTIFY_BATCH_SIZE", 200, 1, 10_000),
+    )
+    if pipelines.google_backoff_base_seconds > pipelines.google_backoff_max_seconds:
+        r.problems.append("GOOGLE_BACKOFF_BASE_SECONDS must not exceed GOOGLE_BACKOFF_MAX_SECONDS")
+    if pipelines.notify_backoff_base_seconds > pipelines.notify_backoff_max_seconds:
+        r.problems.append("NOTIFY_BACKOFF_BASE_SECONDS must not exceed NOTIFY_BACKOFF_MAX_SECONDS")
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -387,6 +490,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         monitoring=monitoring,
         airflow=airflow,
         server=server,
+        pipelines=pipelines,
     )
 
 

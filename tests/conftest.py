@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
-from support.database import TestServer
+from support.database import PostgresForTests
+from support.emulator import GoogleEmulator
+from support.servers import serve_asgi
 
 from driveguard.config import Settings, generate_encryption_key, load_settings
 from driveguard.db import migrate
@@ -15,14 +18,14 @@ from driveguard.db.models import DefaultBase
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[TestServer]:
-    server = TestServer()
+def pg_server() -> Iterator[PostgresForTests]:
+    server = PostgresForTests()
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_server: TestServer) -> Iterator[str]:
+def database_url(pg_server: PostgresForTests) -> Iterator[str]:
     name = pg_server.create_database()
     url = pg_server.url_for(name)
     engine = make_engine(url, pool_size=2)
@@ -69,3 +72,19 @@ def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 @pytest.fixture(scope="session")
 def settings(base_env: dict[str, str]) -> Settings:
     return load_settings(base_env, env_file="/dev/null")
+
+
+# ---------------------------------------------------------------------------------------------
+# Google emulator (shared). One in-process emulator per test session, served over real HTTP,
+# with the test deployment's OAuth client registered. Tests that change its state call
+# `google_emulator.reset()` (then `register_client(...)` again for extra redirect URIs).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def google_emulator(base_env: dict[str, str]) -> Iterator[GoogleEmulator]:
+    from emulator import Client, EmulatorState
+    from emulator import create_app as create_emulator_app
+
+    client_id, secret = base_env["GOOGLE_CLIENT_ID"], base_env["GOOGLE_CLIENT_SECRET"]
+    state = EmulatorState(seed="demo", clients=[Client(client_id, secret, [base_env["GOOGLE_REDIRECT_URI"]])])
+    with serve_asgi(create_emulator_app(state)) as url, httpx.Client(base_url=f"{url}/_emulator", timeout=30) as admin:
+        yield GoogleEmulator(url=url, admin=admin, state=state, client_id=client_id, client_secret=secret)

@@ -92,6 +92,11 @@ class GoogleAccount(UUIDv7AuditBase):
 
     __table_args__ = (
         Index("ix_google_account_refresh_due", "status", "access_token_expires_at"),
+        Index(
+            "ix_google_account_erasure_requested",
+            "erasure_requested_at",
+            postgresql_where=text("erasure_requested_at IS NOT NULL"),
+        ),
         CheckConstraint("refresh_failure_count >= 0", name="refresh_failure_count_non_negative"),
     )
 
@@ -112,7 +117,10 @@ class UserSession(UUIDv7AuditBase):
 
     account: Mapped[GoogleAccount] = relationship(lazy="joined")
 
-    __table_args__ = (Index("ix_user_session_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_user_session_expires_at", "expires_at"),
+        Index("ix_user_session_revoked_at", "revoked_at", postgresql_where=text("revoked_at IS NOT NULL")),
+    )
 
 
 class StorageSnapshot(DefaultBase):
@@ -138,6 +146,32 @@ class StorageSnapshot(DefaultBase):
         Index("ix_storage_snapshot_interval_start", "interval_start"),
         {"postgresql_partition_by": "RANGE (interval_start)"},
     )
+
+
+class StorageLatest(DefaultBase):
+    """Pre-aggregated read model: each account's newest snapshot, level and recent trend.
+
+    Refreshed by the collection pipeline after each interval (upsert keyed on the account), so
+    the overview never scans the partitioned history.
+    """
+
+    __tablename__ = "storage_latest"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"), primary_key=True)
+    interval_start: Mapped[dt.datetime] = mapped_column(TZ)
+    interval_end: Mapped[dt.datetime] = mapped_column(TZ)
+    collected_at: Mapped[dt.datetime] = mapped_column(TZ)
+    usage_bytes: Mapped[int] = mapped_column(BigInteger)
+    usage_in_drive_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    usage_in_trash_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    usage_percent: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[WarningLevel] = mapped_column(_enum(WarningLevel, "warning_level"), server_default="normal")
+    usage_bytes_24h_ago: Mapped[int | None] = mapped_column(BigInteger)
+    usage_bytes_7d_ago: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (Index("ix_storage_latest_level", "level"),)
 
 
 class MonitoringSetting(DefaultBase):
@@ -208,7 +242,10 @@ class NotificationOutbox(UUIDv7AuditBase):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
-    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_outbox_due", "status", "next_attempt_at"),
+        Index("ix_notification_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    )
 
 
 class AuditLog(IdentityBase):
@@ -256,3 +293,23 @@ class PipelineRun(IdentityBase):
         UniqueConstraint("dag_id", "run_id", "task_id", name="uq_pipeline_run_task"),
         Index("ix_pipeline_run_dag_interval", "dag_id", "interval_start"),
     )
+
+
+class OAuthLoginState(UUIDv7AuditBase):
+    """A started Google sign-in, consumed once by the callback.
+
+    Only hashes are kept: of the `state` sent through Google and of the random secret in the
+    browser's short-lived cookie that binds the sign-in to that browser. The PKCE verifier and
+    nonce are derived from the cookie secret, so no sign-in secret is stored here.
+    """
+
+    __tablename__ = "oauth_login_state"
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    browser_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    next_path: Mapped[str | None] = mapped_column(String(512))
+    prompt: Mapped[str | None] = mapped_column(String(32))
+    expires_at: Mapped[dt.datetime] = mapped_column(TZ)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_oauth_login_state_expires_at", "expires_at"),)

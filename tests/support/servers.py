@@ -11,12 +11,20 @@ from contextlib import contextmanager
 import uvicorn
 
 
+def free_port() -> int:
+    """A loopback port free right now, for apps that must know their own URL before serving
+    (an OAuth redirect URI); pass it to `serve_asgi(app, port=...)`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def serve_asgi(app: object, *, log_level: str = "warning") -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:<free port>; yields its base URL and stops it on exit."""
+def serve_asgi(app: object, *, log_level: str = "warning", port: int = 0) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:<port> (default: a free one); yields its base URL and stops it on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
     server = uvicorn.Server(config)

@@ -1,0 +1,1 @@
+"""`/api/storage/*`: the storage overview and monitoring control (admin only)."""

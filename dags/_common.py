@@ -1,0 +1,79 @@
+"""What every Driveguard DAG shares: owner, retries, the ops failure notifier, the Google pool,
+and the data interval a task works on. Airflow-side glue only; the logic is in `driveguard`.
+
+Nothing here touches a database or the network at import (DAG files are parsed often).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.providers.apprise.notifications.apprise import AppriseNotifier
+from airflow.sdk import get_current_context
+
+from driveguard.config import GOOGLE_API_POOL
+
+OWNER = "driveguard"
+START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+GOOGLE_POOL = GOOGLE_API_POOL
+OPS_CONN_ID = "apprise_default"
+"""Built by the launcher from OPS_APPRISE_URLS (AIRFLOW_CONN_APPRISE_DEFAULT)."""
+
+ops_notifier = AppriseNotifier(
+    apprise_conn_id=OPS_CONN_ID,
+    title="Driveguard pipeline failed: {{ dag.dag_id }}.{{ ti.task_id }}",
+    body=(
+        "Task {{ ti.task_id }} (map index {{ ti.map_index }}, try {{ ti.try_number }}) of DAG {{ dag.dag_id }} "
+        "failed in run {{ run_id }}.\nData interval: {{ data_interval_start }} - {{ data_interval_end }}\n"
+        "Exception: {{ exception }}"
+    ),
+    notify_type="failure",
+)
+
+
+def default_args(retries: int = 2, retry_delay: dt.timedelta = dt.timedelta(minutes=2), **extra: Any) -> dict[str, Any]:
+    return {
+        "owner": OWNER,
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "on_failure_callback": ops_notifier,
+        **extra,
+    }
+
+
+def runtime() -> Any:
+    from driveguard import pipelines
+
+    return pipelines.runtime()
+
+
+def interval(step: dt.timedelta) -> Any:
+    """The run's data interval; manual runs without one use the last complete `step` before run_after."""
+    from driveguard.pipelines import Interval, floor_interval
+
+    context = get_current_context()
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None and end > start:
+        return Interval.of(start, end)
+    return floor_interval(context["dag_run"].run_after, step)
+
+
+def record(counts: dict[str, Any], window: Any = None) -> dict[str, Any]:
+    """Store the task's counts in `pipeline_run` and hand them back (the XCom shown in the UI)."""
+    from driveguard import pipelines
+
+    context = get_current_context()
+    ti = context["ti"]
+    task_id = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+    pipelines.record_run(
+        pipelines.runtime(),
+        dag_id=ti.dag_id,
+        run_id=context["run_id"],
+        task_id=task_id,
+        counts=counts,
+        interval=window,
+    )
+    return counts

@@ -1,0 +1,37 @@
+"""Deliver pending alert notifications from the outbox through apprise, every 5 minutes.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED and marked `sending` before the send, `sent`
+after it; failures stay visible as `failed` and are retried with capped backoff. The counts
+(claimed, sent, failed, reclaimed, released, exhausted, gave_up) go to XCom and `pipeline_run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from _common import START, default_args, record, runtime
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="alert_dispatch",
+    schedule="*/5 * * * *",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(minutes=30),
+    default_args=default_args(retries=1, retry_delay=dt.timedelta(minutes=1)),
+    tags=["driveguard", "alerts"],
+    doc_md=__doc__,
+)
+def alert_dispatch() -> None:
+    @task
+    def dispatch() -> dict:
+        from driveguard import pipelines
+
+        return record(pipelines.dispatch_notifications(runtime()))
+
+    dispatch()
+
+
+alert_dispatch()

@@ -1,0 +1,281 @@
+"""Drive v3 `about.get(fields=storageQuota)` for one account, or for many through batches.
+
+A batch carries at most 100 parts, each with its own account's credentials; the batch URL
+comes from settings (never `service.new_batch_http_request()`, which ignores the configured
+endpoint). Access tokens are made fresh by the token service *before* a batch is built; the
+credentials handed to the library never refresh themselves, so one dead grant can never
+abort a whole batch with `RefreshError`. Parts that come back rate limited (429, 403
+`rateLimitExceeded`) or failing (5xx) are retried alone with exponential backoff and jitter;
+a batch whose round trip fails as a whole retries all its parts. Every part passes the
+client-side token bucket first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import google.auth.credentials
+import google_auth_httplib2
+import httplib2
+from googleapiclient.discovery import build
+from googleapiclient.errors import BatchError, HttpError
+from googleapiclient.http import BatchHttpRequest
+
+from driveguard.config import Settings
+from driveguard.google.ratelimit import TokenBucket
+from driveguard.google.retry import Backoff, Failure, GoogleError, google_error, transport_error
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_PARTS = 100
+ABOUT_FIELDS = "storageQuota"
+
+
+@dataclass(frozen=True)
+class StorageQuota:
+    """`about.storageQuota` in bytes; `limit` is None for unlimited storage."""
+
+    usage: int
+    limit: int | None
+    usage_in_drive: int | None
+    usage_in_trash: int | None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit is None
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)  # Google sends int64 as strings
+
+
+def parse_storage_quota(payload: Mapping[str, Any]) -> StorageQuota:
+    """Parse an `about` response; raises ValueError when `storageQuota.usage` is missing or bad."""
+    quota = payload.get("storageQuota")
+    if not isinstance(quota, Mapping) or quota.get("usage") in (None, ""):
+        raise ValueError("response has no storageQuota.usage")
+    usage = _int(quota.get("usage"))
+    limit = _int(quota.get("limit"))
+    if usage is None or usage < 0:
+        raise ValueError("storageQuota.usage is negative")
+    return StorageQuota(
+        usage=usage,
+        limit=limit if limit is not None and limit > 0 else None,
+        usage_in_drive=_int(quota.get("usageInDrive")),
+        usage_in_trash=_int(quota.get("usageInDriveTrash")),
+    )
+
+
+class AccessTokenCredentials(google.auth.credentials.Credentials):
+    """A bare access token that never refreshes itself: the token service owns refresh.
+
+    Without an expiry google-auth treats it as valid, so the client library applies it to its
+    batch part as is; a 401 part is re-sent once by the library and then comes back to us.
+    """
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def refresh(self, request: Any) -> None:  # the library calls it before re-sending a 401 part
+        return None
+
+
+@dataclass
+class BatchStats:
+    """What one `fetch` did on the wire (reported by the collect task)."""
+
+    accounts: int = 0
+    batches: int = 0
+    http_round_trips: int = 0
+    parts_sent: int = 0
+    max_parts: int = 0
+    retried_parts: int = 0
+    rate_limited_parts: int = 0
+    server_error_parts: int = 0
+    auth_error_parts: int = 0
+    failed_round_trips: int = 0
+    backoff_seconds: float = 0.0
+    limiter_wait_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class FetchResult:
+    quotas: dict[Hashable, StorageQuota] = field(default_factory=dict)
+    errors: dict[Hashable, GoogleError] = field(default_factory=dict)
+    stats: BatchStats = field(default_factory=BatchStats)
+
+
+@dataclass
+class _Item:
+    key: Hashable
+    token: str
+    attempts: int = 0
+
+
+def drive_service(settings: Settings, http: httplib2.Http | None = None) -> Any:
+    """The Drive v3 client from the bundled discovery document, aimed at the configured endpoint."""
+    return build(
+        "drive",
+        "v3",
+        static_discovery=True,
+        cache_discovery=False,
+        http=http or httplib2.Http(timeout=settings.google.request_timeout_seconds),
+        client_options={"api_endpoint": settings.google.endpoints.drive_api_url},
+    )
+
+
+class DriveQuotaClient:
+    """Fetches storage quotas for many accounts through batches, within the rate limit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        limiter: TokenBucket | None = None,
+        backoff: Backoff | None = None,
+        batch_size: int | None = None,
+        max_attempts: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        transport_factory: Callable[[], httplib2.Http] | None = None,
+    ) -> None:
+        pipelines = settings.pipelines
+        self.settings = settings
+        self.batch_uri = settings.google.endpoints.drive_batch_url
+        self.batch_size = min(MAX_BATCH_PARTS, batch_size or pipelines.batch_size)
+        self.max_attempts = max_attempts or pipelines.google_max_attempts
+        self.sleep = sleep
+        self.clock = clock
+        self.limiter = limiter or TokenBucket(settings.google.rate_limit_per_minute, sleep=sleep, clock=clock)
+        self.backoff = backoff or Backoff(pipelines.google_backoff_base_seconds, pipelines.google_backoff_max_seconds)
+        timeout = settings.google.request_timeout_seconds
+        self._transport_factory = transport_factory or (lambda: httplib2.Http(timeout=timeout))
+        self._transport = self._transport_factory()
+        self._service = drive_service(settings, self._transport)
+
+    # -- one account -----------------------------------------------------------------------
+    def about(self, access_token: str) -> StorageQuota:
+        """One `about.get` with retries (used outside the pipelines, e.g. right after sign-in)."""
+        result = self.fetch({"one": access_token})
+        if "one" in result.quotas:
+            return result.quotas["one"]
+        raise DriveError(result.errors["one"])
+
+    # -- many accounts ---------------------------------------------------------------------
+    def fetch(self, tokens: Mapping[Hashable, str]) -> FetchResult:
+        """Quotas for every key in `tokens` (key -> fresh access token); failures per key."""
+        result = FetchResult()
+        result.stats.accounts = len(tokens)
+        counter = itertools.count()
+        queue: list[tuple[float, int, _Item]] = [(0.0, next(counter), _Item(k, t)) for k, t in tokens.items()]
+        heapq.heapify(queue)
+        while queue:
+            now = self.clock()
+            if queue[0][0] > now:
+                pause = queue[0][0] - now
+                result.stats.backoff_seconds += pause
+                self.sleep(pause)
+                continue
+            ready: list[_Item] = []
+            while queue and queue[0][0] <= now and len(ready) < self.batch_size:
+                ready.append(heapq.heappop(queue)[2])
+            result.stats.limiter_wait_seconds += self.limiter.acquire(len(ready))
+            outcomes = self._send(ready, result.stats)
+            throttled = False
+            for item in ready:
+                outcome = outcomes[item.key]
+                item.attempts += 1
+                if isinstance(outcome, StorageQuota):
+                    result.quotas[item.key] = outcome
+                    continue
+                if outcome.kind is Failure.RATE_LIMITED:
+                    throttled = True
+                if outcome.kind.retryable and item.attempts < self.max_attempts:
+                    result.stats.retried_parts += 1
+                    due = self.clock() + self.backoff.delay(item.attempts, outcome.retry_after)
+                    heapq.heappush(queue, (due, next(counter), item))
+                else:
+                    result.errors[item.key] = outcome
+            if throttled:
+                self.limiter.throttle()
+            else:
+                self.limiter.recover()
+        return result
+
+    def _send(self, items: list[_Item], stats: BatchStats) -> dict[Hashable, StorageQuota | GoogleError]:
+        outcomes: dict[Hashable, StorageQuota | GoogleError] = {}
+        ids = {str(i): item.key for i, item in enumerate(items)}
+
+        def on_part(request_id: str, response: Any, exception: Exception | None) -> None:
+            key = ids[request_id]
+            if exception is None:
+                try:
+                    outcomes[key] = parse_storage_quota(response)
+                except (ValueError, TypeError) as exc:
+                    outcomes[key] = GoogleError(200, "invalidResponse", str(exc), Failure.PERMANENT)
+                return
+            if isinstance(exception, HttpError):
+                retry_after = exception.resp.get("retry-after") if exception.resp is not None else None
+                outcomes[key] = google_error(exception.resp.status, exception.content, retry_after)
+            else:
+                outcomes[key] = transport_error(exception)
+
+        batch = BatchHttpRequest(callback=on_part, batch_uri=self.batch_uri)
+        for request_id, item in zip(ids, items, strict=True):
+            request = self._service.about().get(fields=ABOUT_FIELDS)
+            request.http = google_auth_httplib2.AuthorizedHttp(AccessTokenCredentials(item.token), http=self._transport)
+            batch.add(request, request_id=request_id)
+        stats.batches += 1
+        stats.http_round_trips += 1
+        stats.parts_sent += len(items)
+        stats.max_parts = max(stats.max_parts, len(items))
+        try:
+            batch.execute(http=self._transport)
+        except (HttpError, BatchError, httplib2.HttpLib2Error, OSError, ValueError) as exc:
+            stats.failed_round_trips += 1
+            if isinstance(exc, HttpError):
+                error = google_error(exc.resp.status, exc.content, exc.resp.get("retry-after"))
+                if not error.kind.retryable:
+                    error = GoogleError(error.status, error.reason, error.message, Failure.TRANSIENT)
+            else:
+                error = transport_error(exc)
+            logger.warning("Drive batch of %d parts failed as a whole: %s", len(items), error.describe())
+            self._transport = self._transport_factory()  # a broken connection is not reused
+            return {item.key: error for item in items}
+        auth_errors = 0
+        for item in items:
+            outcome = outcomes.get(item.key)
+            if outcome is None:
+                outcomes[item.key] = GoogleError(0, "missingPart", "no response part", Failure.TRANSIENT)
+            elif isinstance(outcome, GoogleError):
+                if outcome.kind is Failure.RATE_LIMITED:
+                    stats.rate_limited_parts += 1
+                elif outcome.kind is Failure.TRANSIENT:
+                    stats.server_error_parts += 1
+                elif outcome.kind is Failure.AUTH:
+                    auth_errors += 1
+        if auth_errors:
+            # The library re-sent the 401 parts once, in a second round trip, before calling back.
+            stats.auth_error_parts += auth_errors
+            stats.http_round_trips += 1
+            stats.parts_sent += auth_errors
+            self.limiter.acquire(auth_errors)  # those parts counted against the quota too
+        return outcomes
+
+
+class DriveError(Exception):
+    def __init__(self, error: GoogleError) -> None:
+        self.error = error
+        super().__init__(error.describe())

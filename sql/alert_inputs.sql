@@ -1,0 +1,24 @@
+-- One chunk (keyset on account_id) of the interval's snapshots with everything the alert state
+-- machine needs: per-account settings, the current state and the account's email.
+SELECT s.account_id,
+       a.email,
+       s.interval_start,
+       s.interval_end,
+       s.usage_bytes,
+       s.limit_bytes,
+       coalesce(ms.alerts_enabled, true) AS alerts_enabled,
+       ms.warning_threshold_percent,
+       ms.critical_threshold_percent,
+       coalesce(ms.notify_targets, CAST('[]' AS jsonb)) AS notify_targets,
+       st.level AS current_level,
+       st.level_since,
+       st.last_notified_at,
+       st.evaluated_interval_start
+FROM storage_snapshot s
+JOIN google_account a ON a.id = s.account_id
+LEFT JOIN monitoring_setting ms ON ms.account_id = s.account_id
+LEFT JOIN alert_state st ON st.account_id = s.account_id
+WHERE s.interval_start = :interval_start
+  AND s.account_id > :after
+ORDER BY s.account_id
+LIMIT :limit

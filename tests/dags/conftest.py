@@ -1,0 +1,150 @@
+"""Fixtures of the DAG suite: the Airflow harness, the emulator, real SMTP/HTTP receivers, and a
+clean `world` per test. How the harness works is described in `support/airflow_harness.py`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from support.airflow_harness import (
+    ADMIN_EMAIL,
+    AIRFLOW_PASSWORD,
+    AIRFLOW_USER,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DAGS_FOLDER,
+    REDIRECT_URI,
+    TEMPLATE,
+    Harness,
+    World,
+    airflow_base_env,
+    ensure_template,
+)
+from support.database import PostgresForTests
+from support.receivers import HttpReceiver, SmtpReceiver
+
+from driveguard.airflow_env import ops_connection
+from driveguard.config import GOOGLE_API_POOL, Settings, load_settings
+from emulator import Client, EmulatorState
+from emulator.testing import AdminClient, serve
+
+
+@pytest.fixture(scope="session")
+def receivers() -> Iterator[dict[str, Any]]:
+    smtp, http, ops = SmtpReceiver().start(), HttpReceiver().start(), HttpReceiver().start()
+    yield {"smtp": smtp, "http": http, "ops": ops}
+    smtp.stop()
+    http.stop()
+    ops.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    state = EmulatorState(seed="none", clients=[Client(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])])
+    with serve(state) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def emu(emulator_url: str) -> Iterator[AdminClient]:
+    admin = AdminClient(emulator_url)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def dag_env(base_env: dict[str, str], emulator_url: str, receivers: dict[str, Any]) -> dict[str, str]:
+    """The environment DAG tasks run with (on top of the suite's base environment)."""
+    return {
+        **base_env,
+        "DRIVEGUARD_ENV_FILE": os.devnull,
+        "GOOGLE_CLIENT_ID": CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+        "GOOGLE_REDIRECT_URI": REDIRECT_URI,
+        "GOOGLE_EMULATOR_URL": emulator_url,
+        "GOOGLE_RATE_LIMIT_PER_MINUTE": "12000",
+        "GOOGLE_API_POOL_SLOTS": "1",
+        "GOOGLE_BACKOFF_BASE_SECONDS": "0.05",
+        "GOOGLE_BACKOFF_MAX_SECONDS": "1",
+        "GOOGLE_WORKSPACE_ADMIN_EMAIL": ADMIN_EMAIL,
+        "APPRISE_URLS": f"{receivers['smtp'].url()} {receivers['http'].url()}",
+        "OPS_APPRISE_URLS": receivers["ops"].url("/ops"),
+        "AIRFLOW_CONN_APPRISE_DEFAULT": ops_connection([receivers["ops"].url("/ops")]),
+        "NOTIFY_BACKOFF_BASE_SECONDS": "60",
+        "NOTIFY_LEASE_SECONDS": "2",
+        "BACKFILL_NOT_READY_RETRY_SECONDS": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def dag_settings(dag_env: dict[str, str]) -> Settings:
+    return load_settings(dag_env, env_file=os.devnull)
+
+
+@pytest.fixture(scope="session")
+def harness(
+    pg_server: PostgresForTests, dag_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    home = tmp_path_factory.mktemp("airflow_home")
+    ensure_template(pg_server, home)
+    database = pg_server.create_database("airflow_test", template=TEMPLATE)
+    url = pg_server.url_for(database)
+    env = {**dag_env, **airflow_base_env(home, url)}
+    (home / "passwords.json").write_text(json.dumps({AIRFLOW_USER: AIRFLOW_PASSWORD}))
+    settings_module = sys.modules.get("airflow.settings")
+    if settings_module is not None and getattr(settings_module, "SQL_ALCHEMY_CONN", None) != url:
+        raise RuntimeError("airflow was imported before the DAG harness configured it; import airflow lazily")
+    saved = {key: os.environ.get(key) for key in env}
+    root_handlers, root_level = logging.root.handlers[:], logging.root.level
+    os.environ.update(env)
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag
+        from airflow.models.pool import Pool
+
+        Pool.create_or_update_pool(
+            GOOGLE_API_POOL, slots=4, description="Driveguard: tasks that call Google", include_deferred=False
+        )
+        bag = BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=DAGS_FOLDER)
+        assert not bag.import_errors, bag.import_errors
+        harness = Harness(url, env, bag)
+        yield harness
+        print(f"\nDAG run wall times (s): {harness.timings}")
+    finally:
+        from airflow import settings as airflow_settings
+
+        airflow_settings.dispose_orm()
+        # Airflow pointed the root logger at pytest's capture streams; later atexit logging
+        # (the embedded PostgreSQL helper) must not write into closed files.
+        logging.root.handlers[:] = root_handlers
+        logging.root.setLevel(root_level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        pg_server.drop_database(database)
+
+
+@pytest.fixture
+def world(
+    clean_db: Engine,
+    emu: AdminClient,
+    harness: Harness,
+    dag_settings: Settings,
+    receivers: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
+    emu.reset(seed="none")
+    for receiver in receivers.values():
+        receiver.clear()
+        if isinstance(receiver, HttpReceiver):
+            receiver.fail_next = 0
+    for key, value in harness.env.items():  # undo what an earlier test changed
+        monkeypatch.setenv(key, value)
+    return World(dag_settings, clean_db, emu, harness, receivers)

@@ -1,0 +1,81 @@
+"""The Drive batch client against the emulator, with injected time (fault suite: no real waiting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.airflow_harness import CLIENT_ID, LOGIN_SCOPES
+
+from driveguard.config import Settings
+from driveguard.google.drive import DriveQuotaClient
+from driveguard.google.ratelimit import TokenBucket
+from driveguard.google.retry import Failure
+from emulator.testing import AdminClient
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def tokens(emu: AdminClient) -> dict[str, str]:
+    emu.reset(seed="none")
+    emails = [f"d{i:03d}@example.com" for i in range(250)]
+    emu.upsert_accounts([{"email": e, "name": e, "usage": 1000 + i, "limit": 10**9} for i, e in enumerate(emails)])
+    grants = emu.grants(emails, client_id=CLIENT_ID, scopes=LOGIN_SCOPES, offline=False)
+    emu.reset_stats()
+    return {g["email"]: g["access_token"] for g in grants}
+
+
+def client(settings: Settings, fake: FakeTime, **kwargs: Any) -> DriveQuotaClient:
+    limiter = TokenBucket(settings.google.rate_limit_per_minute, clock=fake.clock, sleep=fake.sleep)
+    return DriveQuotaClient(settings, limiter=limiter, sleep=fake.sleep, clock=fake.clock, **kwargs)
+
+
+def test_parts_go_in_batches_of_at_most_100_and_a_failed_round_trip_retries_all_its_parts(
+    emu: AdminClient, dag_settings: Settings, tokens: dict[str, str]
+):
+    emu.faults({"group": "batch", "error_burst": {"status": 503, "count": 2}})
+    fake = FakeTime()
+    result = client(dag_settings, fake).fetch(tokens)
+    assert len(result.quotas) == 250 and result.errors == {}
+    assert result.quotas["d007@example.com"].usage == 1007
+    assert result.stats.failed_round_trips == 2
+    stats = emu.stats()
+    assert stats["batch"]["max_parts"] <= 100
+    assert stats["statuses"]["batch"] == {"503": 2, "200": 3}
+    assert stats["statuses"]["about"] == {"200": 250}
+    assert fake.slept  # backoff happened on the injected clock, not in real time
+
+
+def test_exhausted_retries_are_reported_per_account_and_never_exceed_max_attempts(
+    emu: AdminClient, dag_settings: Settings, tokens: dict[str, str]
+):
+    emu.faults({"group": "about", "error_rate": 1.0, "error_rate_status": 500})
+    some = dict(list(tokens.items())[:30])
+    fake = FakeTime()
+    result = client(dag_settings, fake, max_attempts=3).fetch(some)
+    assert result.quotas == {}
+    assert {e.kind for e in result.errors.values()} == {Failure.TRANSIENT}
+    assert emu.stats()["statuses"]["about"] == {"500": 90}  # 30 accounts x 3 attempts, no more
+    assert result.stats.retried_parts == 60
+
+
+def test_one_dead_token_or_missing_scope_fails_alone(emu: AdminClient, dag_settings: Settings, tokens: dict[str, str]):
+    no_drive = emu.grants(["d000@example.com"], client_id=CLIENT_ID, scopes=["openid", "email"], offline=False)[0]
+    some = {**dict(list(tokens.items())[1:5]), "dead": "ya29.not-a-token", "no_scope": no_drive["access_token"]}
+    result = client(dag_settings, FakeTime()).fetch(some)
+    assert len(result.quotas) == 4
+    assert result.errors["dead"].kind is Failure.AUTH and result.errors["dead"].status == 401
+    assert result.errors["no_scope"].kind is Failure.PERMANENT and result.errors["no_scope"].status == 403
+    assert result.stats.auth_error_parts == 1 and result.stats.http_round_trips == 2  # the library re-sent the 401

@@ -1,0 +1,41 @@
+"""A controllable clock for `clock=` parameters: starts at real time, moves only when told."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+
+class FakeClock:
+    """Callable like `driveguard.clock.utcnow`; thread-safe so API threads and tests share it."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float = 0, **delta: float) -> dt.datetime:
+        with self._lock:
+            self._now += dt.timedelta(seconds=seconds, **delta)
+            return self._now
+
+    def set(self, when: dt.datetime) -> None:
+        with self._lock:
+            self._now = when
+
+
+class OffsetClock:
+    """Real time plus an adjustable offset: time keeps flowing (HTTP timeouts, id_token iat stay sane)
+    while tests jump ahead together with the emulator's own clock."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
