@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -42,6 +43,22 @@ def _principal(request: Request[Any, Any, Any]) -> Principal:
     principal = principal_of(request)
     assert principal is not None  # the guard ran first
     return principal
+
+
+def _require_confirmation(confirm: bool, verb: str) -> None:
+    """Destructive actions need an explicit `confirm: true` in the body."""
+    if confirm is not True:
+        raise problem(400, f"Set `confirm` to true to {verb}.", title="Confirmation required", code="confirm-required")
+
+
+def _target_account(principal: Principal, requested: uuid.UUID | None, own_only: str) -> uuid.UUID:
+    """The account an action applies to: the caller's own by default; another one only for admins."""
+    account_id = requested or principal.account_id
+    if account_id is None:
+        raise problem(400, "account_id is required")
+    if not principal.is_admin and account_id != principal.account_id:
+        raise problem(403, f"You can only {own_only}.")
+    return account_id
 
 
 class OAuthController(Controller):
@@ -149,10 +166,7 @@ class OAuthController(Controller):
         self, request: Request[Any, Any, Any], auth_services: AuthServices, data: RevokeRequest
     ) -> Response[RevokeResponse]:
         principal = _principal(request)
-        if data.confirm is not True:
-            raise problem(
-                400, "Set `confirm` to true to revoke.", title="Confirmation required", code="confirm-required"
-            )
+        _require_confirmation(data.confirm, "revoke")
         context = request_context(request)
         now = auth_services.clock()
         by_admin = principal.is_admin
@@ -180,11 +194,7 @@ class OAuthController(Controller):
             body = RevokeResponse("session", owner, session_id, int(changed), None, changed)
             return Response(body, headers=NO_STORE)
 
-        account_id = data.account_id or principal.account_id
-        if account_id is None:
-            raise problem(400, "account_id is required")
-        if not by_admin and account_id != principal.account_id:
-            raise problem(403, "You can only revoke your own account's sessions and grant.")
+        account_id = _target_account(principal, data.account_id, "revoke your own account's sessions and grant")
 
         if data.target == "all_sessions":
             with transaction(auth_services.engine) as db:
@@ -244,15 +254,8 @@ class OAuthController(Controller):
         self, request: Request[Any, Any, Any], auth_services: AuthServices, data: ErasureRequest
     ) -> Response[ErasureResponse]:
         principal = _principal(request)
-        if data.confirm is not True:
-            raise problem(
-                400, "Set `confirm` to true to erase.", title="Confirmation required", code="confirm-required"
-            )
-        account_id = data.account_id or principal.account_id
-        if account_id is None:
-            raise problem(400, "account_id is required")
-        if not principal.is_admin and account_id != principal.account_id:
-            raise problem(403, "You can only ask for your own account to be erased.")
+        _require_confirmation(data.confirm, "erase")
+        account_id = _target_account(principal, data.account_id, "ask for your own account to be erased")
         now = auth_services.clock()
         with transaction(auth_services.engine) as db:
             account = db.get(GoogleAccount, account_id, with_for_update=True)

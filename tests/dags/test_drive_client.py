@@ -6,25 +6,13 @@ from typing import Any
 
 import pytest
 from support.airflow_harness import CLIENT_ID, LOGIN_SCOPES
+from support.clock import FakeTime
 
 from driveguard.config import Settings
 from driveguard.google.drive import DriveQuotaClient
 from driveguard.google.ratelimit import TokenBucket
 from driveguard.google.retry import Failure
 from emulator.testing import AdminClient
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -39,3 +39,19 @@ class OffsetClock:
 
     def advance(self, seconds: float) -> None:
         self.offset += dt.timedelta(seconds=seconds)
+
+
+class FakeTime:
+    """A monotonic clock and a `sleep` that only moves it: rate limiters and backoff run instantly
+    while tests still see every pause they asked for."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -138,7 +138,7 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
             timeout=10,
         )
         assert detailed.status_code == 200, detailed.text
-        assert ready_after < 240
+        assert ready_after < 180  # the issue: health and the Airflow UI within 3 minutes
         with psycopg.connect(database_url(stack_env), autocommit=True) as conn:
             conn.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'marker-before-restart')")
     finally:

@@ -8,6 +8,7 @@ import random
 import uuid
 
 import pytest
+from support.clock import FakeTime
 
 from driveguard.alerts import Thresholds, decide, idempotency_key, next_level, targets_for, usage_percent
 from driveguard.collect import Interval, shard_size_for
@@ -25,19 +26,6 @@ N, W, C = WarningLevel.NORMAL, WarningLevel.WARNING, WarningLevel.CRITICAL
 T = Thresholds(warning=80, critical=90, margin=2)
 AT = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 DAY = dt.timedelta(hours=24)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def settings(**extra: str):
