@@ -1,6 +1,7 @@
 # Driveguard: `make run` starts the whole product, `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
+UV := $(VENV)/.uv/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_LINK_MODE := copy
@@ -9,8 +10,9 @@ export UV_LINK_MODE := copy
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv sync --frozen
+	@# uv lives in its own small venv so that an exact `uv sync` of .venv never removes it.
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV)/.uv && $(VENV)/.uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; }
+	$(UV) sync --frozen
 	@touch $@
 
 install: $(VENV)/.installed

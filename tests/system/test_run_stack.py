@@ -15,11 +15,25 @@ import httpx
 import psutil
 import psycopg
 import pytest
+from support.emulator import sign_in
 
 from driveguard.config import PROJECT_ROOT
 from driveguard.db import embedded
 
 READY_LINE = "Driveguard is running"
+
+
+def wait_for_overview(api: str, headers: dict[str, str], email: str, within: float) -> dict:
+    """The account's row in the storage overview once a collection has stored it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{api}/api/storage/overview", headers=headers, timeout=15).json()
+        rows = body["accounts"] if isinstance(body, dict) else body
+        found = [row for row in rows if row["email"] == email and row.get("usage_bytes") is not None]
+        if found:
+            return found[0]
+        time.sleep(2)
+    pytest.fail(f"no collected storage for {email} within {within}s")
 
 
 def database_url(env: dict[str, str]) -> str:
@@ -138,6 +152,20 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
             timeout=10,
         )
         assert detailed.status_code == 200, detailed.text
+
+        # A person signs in through the emulator's consent page; an admin triggers a collection;
+        # Airflow's own scheduler runs the DAG and the account's storage shows in the overview.
+        assert sign_in(httpx.Client(timeout=30), api, "bob@gmail.com").status_code in (302, 303)
+        admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        trigger = httpx.post(
+            f"{api}/api/storage/monitoring/control",
+            headers=admin,
+            json={"action": "trigger", "dag_id": "storage_collect"},
+            timeout=30,
+        )
+        assert trigger.status_code == 202, trigger.text
+        bob = wait_for_overview(api, admin, "bob@gmail.com", within=150)
+        assert bob["level"] == "warning" and bob["usage_bytes"] > 0
         assert ready_after < 180  # the issue: health and the Airflow UI within 3 minutes
         with psycopg.connect(database_url(stack_env), autocommit=True) as conn:
             conn.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'marker-before-restart')")
