@@ -41,7 +41,7 @@ class Child:
     argv: list[str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
-    descendants: set[int] = field(default_factory=set)
+    descendants: dict[int, psutil.Process] = field(default_factory=dict)
 
 
 def _random_secret(length: int = 32) -> str:
@@ -74,7 +74,9 @@ def local_defaults(var_dir: Path) -> dict[str, str]:
         password = _random_secret(12)
         wanted["DRIVEGUARD_LOCAL_ADMIN_PASSWORD"] = password  # printed by the banner; local demo only
         wanted["DRIVEGUARD_ADMIN_USERS"] = f"admin:{hash_password(password)}"
+    # The emulator's demo Workspace admin: an admin of Driveguard and the grant behind the backfill.
     wanted.setdefault("DRIVEGUARD_ADMIN_EMAILS", "erin@northwind.example")
+    wanted.setdefault("GOOGLE_WORKSPACE_ADMIN_EMAIL", "erin@northwind.example")
     missing = {k: v for k, v in wanted.items() if k not in existing}
     if missing:
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -203,11 +205,17 @@ class Stack:
         return child
 
     def remember_descendants(self) -> None:
+        """Track every descendant (as psutil handles, which refuse to signal a reused pid),
+        forgetting those that ended, so a stop reaches processes that left their group."""
         for child in self.children:
             if child.process is None:
                 continue
             with contextlib.suppress(psutil.NoSuchProcess):
-                child.descendants.update(p.pid for p in psutil.Process(child.process.pid).children(recursive=True))
+                for proc in psutil.Process(child.process.pid).children(recursive=True):
+                    child.descendants.setdefault(proc.pid, proc)
+            for pid, proc in list(child.descendants.items()):
+                if not proc.is_running():
+                    del child.descendants[pid]
 
     def check_children(self) -> Child | None:
         """The first child that died on its own, if any."""
@@ -229,22 +237,22 @@ class Stack:
             if child.process is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        killed: list[int] = []
-        pids = {pid for c in self.children for pid in c.descendants}
-        pids.update(c.process.pid for c in self.children if c.process is not None)
-        for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-                if proc.status() == psutil.STATUS_ZOMBIE:
-                    continue
+        candidates = [proc for child in self.children for proc in child.descendants.values()]
+        for child in self.children:
+            if child.process is not None and child.process.poll() is None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    candidates.append(psutil.Process(child.process.pid))
+        leftovers = [proc for proc in candidates if _alive(proc)]
+        # Terminate every straggler at once and wait for them together, then kill what is left.
+        for proc in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.terminate()
-                try:
-                    proc.wait(5)
-                except psutil.TimeoutExpired:
-                    proc.kill()
-                killed.append(pid)
-            except psutil.NoSuchProcess:
-                continue
+        _, alive = psutil.wait_procs(leftovers, timeout=5)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
+        killed = [proc.pid for proc in leftovers]
         for child in self.children:
             if child.process is not None and child.process.poll() is None:
                 child.process.kill()
@@ -252,6 +260,13 @@ class Stack:
         if self.started_embedded:
             embedded.stop(self.settings.database.embedded_dir)
         return killed
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -293,6 +308,11 @@ def banner(stack: Stack, emulator_url: str | None) -> str:
     if s.security.admin_emails:
         admins = ", ".join(sorted(s.security.admin_emails))
         lines.append(f"  Admin by Google  {admins} (sign in, then grant_type=session)")
+    if s.google.workspace_admin_email:
+        lines.append(
+            f"  Backfill grant   {s.server.public_url}/auth/login?grant=workspace-reports"
+            f"   (as {s.google.workspace_admin_email})"
+        )
     if emulator_url:
         lines.append(f"  Google emulator  {emulator_url}   (demo accounts: {emulator_url}/_emulator/accounts)")
     else:

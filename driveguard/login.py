@@ -27,7 +27,7 @@ from sqlalchemy import Engine, delete, select
 from driveguard import audit
 from driveguard.audit import Action, RequestContext
 from driveguard.clock import Clock, utcnow
-from driveguard.config import LOGIN_SCOPES, Settings
+from driveguard.config import LOGIN_SCOPES, SCOPE_REPORTS_USAGE, Settings
 from driveguard.db.engine import transaction
 from driveguard.db.models import AccountStatus, GoogleAccount, OAuthLoginState
 from driveguard.google.oauth import (
@@ -118,18 +118,35 @@ class LoginService:
         return b64url(hmac.new(self._key, message, hashlib.sha256).digest())
 
     def begin(
-        self, *, next_path: str | None = None, force_consent: bool = False, current_session: str | None = None
+        self,
+        *,
+        next_path: str | None = None,
+        force_consent: bool = False,
+        current_session: str | None = None,
+        workspace_reports: bool = False,
     ) -> LoginStart:
         """Record a one-time state and build Google's authorization URL.
 
         `prompt=consent` (which makes Google issue a refresh token) unless the browser already
         has a session for an active account whose refresh token is stored; then the account
-        is hinted and consent is skipped.
+        is hinted and consent is skipped. `workspace_reports` asks the configured Workspace admin
+        for the Admin Reports usage scope too (incremental authorization), which the backfill needs.
         """
         now = self.clock()
         state, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         prompt: str | None = "consent"
         login_hint: str | None = None
+        scopes: tuple[str, ...] = LOGIN_SCOPES
+        if workspace_reports:
+            admin_email = self.settings.google.workspace_admin_email
+            if not admin_email:
+                raise LoginError(
+                    "workspace_admin_not_configured",
+                    400,
+                    "Workspace backfill is not configured",
+                    "Set GOOGLE_WORKSPACE_ADMIN_EMAIL to the Workspace admin whose grant reads usage reports.",
+                )
+            scopes, login_hint, force_consent = (*LOGIN_SCOPES, SCOPE_REPORTS_USAGE), admin_email, True
         with transaction(self.engine) as db:
             if not force_consent and current_session:
                 info = self.sessions.authenticate(db, current_session)
@@ -155,7 +172,7 @@ class LoginService:
             state=state,
             code_challenge=pkce_challenge(self._derive("pkce", browser_secret, state)),
             nonce=self._derive("nonce", browser_secret, state),
-            scopes=LOGIN_SCOPES,
+            scopes=scopes,
             prompt=prompt,
             login_hint=login_hint,
         )

@@ -6,7 +6,7 @@ or a problem document (API clients), never a 500, and writes nothing half-done.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
@@ -35,7 +35,9 @@ class AuthController(Controller):
         description=(
             "Redirects to Google's consent page (authorization code + PKCE S256, offline access, "
             "a one-time state bound to this browser by a short-lived cookie, and a nonce). "
-            "`next` must be a same-site relative path; anything else is ignored."
+            "`next` must be a same-site relative path; anything else is ignored. "
+            "`grant=workspace-reports` also asks the configured Workspace admin (GOOGLE_WORKSPACE_ADMIN_EMAIL) "
+            "for the Admin Reports usage scope, which the storage backfill needs."
         ),
         status_code=302,
     )
@@ -45,12 +47,19 @@ class AuthController(Controller):
         auth_services: AuthServices,
         next_path: Annotated[str | None, Parameter(query="next", max_length=512, required=False)] = None,
         force_consent: Annotated[bool, Parameter(query="consent", required=False)] = False,
+        grant: Annotated[Literal["workspace-reports"] | None, Parameter(query="grant", required=False)] = None,
     ) -> Response[Any]:
-        start = auth_services.login.begin(
-            next_path=next_path,
-            force_consent=force_consent,
-            current_session=cookie_value(request.scope, auth_services.session_cookie),
-        )
+        try:
+            start = auth_services.login.begin(
+                next_path=next_path,
+                force_consent=force_consent,
+                current_session=cookie_value(request.scope, auth_services.session_cookie),
+                workspace_reports=grant == "workspace-reports",
+            )
+        except LoginError as exc:
+            if wants_html(request):
+                return page(exc.title, exc.detail, status=exc.status, link=("/auth/login", "Sign in"))
+            return problem_response(exc.status, exc.title, exc.detail, code=exc.code, retry="/auth/login")
         return Redirect(
             start.authorization_url,
             status_code=302,
