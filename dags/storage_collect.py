@@ -5,7 +5,9 @@ cuts the active accounts into keyset shards; `collect` is mapped over the shards
 `google_api` pool (Drive batches of up to 100 accounts, rate limited, failed parts retried)
 and upserts one snapshot per account for the interval; `summarize` stores the counts;
 `quality` (great-expectations) must pass before `alerts` moves the warning levels and
-writes the outbox. Param `recollect=true` re-asks Google for accounts already collected.
+writes the outbox. A shard that fails for good does not hold back the others: `summarize`,
+`quality` and `alerts` run on what was collected, and `complete` then fails the run.
+Param `recollect=true` re-asks Google for accounts already collected.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def storage_collect() -> None:
         pipelines.check_shard(counts)
         return counts
 
-    @task
+    @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:
         from driveguard import pipelines
 
@@ -66,7 +68,17 @@ def storage_collect() -> None:
         window = interval(STEP)
         return record(pipelines.evaluate_alerts(runtime(), window), window)
 
-    summarize(collect.expand(shard=plan())) >> quality() >> alerts()
+    @task(trigger_rule="all_done")
+    def complete(shards: list[dict], results: list[dict]) -> None:
+        """Fail the run (and tell ops) if a shard was lost; the other shards are still checked and alerted on."""
+        from driveguard import pipelines
+
+        pipelines.check_all_shards(shards, results)
+
+    shards = plan()
+    collected = collect.expand(shard=shards)
+    summarize(collected) >> quality() >> alerts()
+    complete(shards, collected)  # its own leaf: a failed quality gate still fails the run too
 
 
 storage_collect()

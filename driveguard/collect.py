@@ -33,8 +33,9 @@ MAX_SHARDS = 1000
 """Stay well under Airflow's max_map_length (1024) whatever the number of accounts."""
 SOURCE_DRIVE = "drive_about"
 SOURCE_REPORTS = "reports_usage"
-TOKEN_MIN_VALID_SECONDS = 900
-"""Tokens handed to a batch stay valid this long: far beyond any chunk's collection time."""
+TOKEN_MIN_VALID_SECONDS = 300
+"""Tokens handed to a batch stay valid this long: far beyond a chunk's collection time (seconds), and
+no more than token_refresh guarantees between its runs, so collection rarely has to refresh itself."""
 
 
 @dataclass(frozen=True)

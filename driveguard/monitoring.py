@@ -93,7 +93,11 @@ def check_apprise_url(url: Any) -> str | None:
 
 
 def _number(value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    if isinstance(value, int) and not low <= value <= high:  # huge JSON integers overflow a float
+        raise ValueError(f"must be between {low:g} and {high:g}")
+    if not math.isfinite(value):
         raise ValueError("must be a number")
     if not low <= value <= high:
         raise ValueError(f"must be between {low:g} and {high:g}")
@@ -136,7 +140,8 @@ def _validators() -> dict[str, Any]:
         "alerts_enabled": boolean,
         "apprise_urls": urls,
         "collect_every_hours": every,
-        "refresh_margin_minutes": lambda v: _whole(v, 4, 24 * 60),
+        # The token service refreshes at most 50 min ahead (3000 s); with the 10-min period, 45 is the top.
+        "refresh_margin_minutes": lambda v: _whole(v, 4, 45),
         "raw_retention_days": lambda v: _whole(v, 1, 3650),
     }
 

@@ -286,9 +286,10 @@ class CollectionIncomplete(Exception):
 
 def check_shard(counts: Mapping[str, Any]) -> None:
     """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps."""
-    if counts.get("failed_transient"):
+    missing = int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+    if missing:
         raise CollectionIncomplete(
-            f"{counts['failed_transient']} account(s) got no snapshot after retries: {counts.get('top_errors')}"
+            f"{missing} account(s) got no snapshot after retries (Drive or token endpoint): {counts.get('top_errors')}"
         )
 
 

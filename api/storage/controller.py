@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -47,7 +48,7 @@ class StorageController(Controller):
         engine: Engine,
         level: str | None = Parameter(default=None, description="normal, warning or critical"),
         limit: int = Parameter(default=100, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=10_000_000),
     ) -> dict[str, Any]:
         try:
             return overview(engine, level=level, limit=limit, offset=offset)
@@ -94,6 +95,8 @@ class StorageController(Controller):
         except AirflowUnavailable as exc:
             raise problem(503, str(exc), title="Airflow is unavailable", code="airflow-unavailable") from None
         except AirflowApiError as exc:
+            if exc.status in (400, 422):  # Airflow refused the request itself: the caller's to fix
+                raise problem(400, f"Airflow: {str(exc.detail)[:300]}", code="airflow-rejected") from None
             if exc.status == 409:  # e.g. a run for that logical date or a backfill already exists
                 detail = f"Airflow: {str(exc.detail)[:300]}"
                 raise problem(409, detail, title="Conflict", code="airflow-conflict") from None
@@ -114,6 +117,10 @@ class StorageController(Controller):
 
     @staticmethod
     def _control(airflow: AirflowClient, data: ControlRequest) -> dict[str, Any]:
+        if data.action != "backfill" and (data.from_date or data.to_date or data.max_active_runs):
+            raise problem(400, "from_date, to_date and max_active_runs apply only to a backfill")
+        if data.action != "trigger" and data.conf is not None:
+            raise problem(400, "conf applies only to a trigger")
         if data.action in ("pause", "resume"):
             dag_ids = [data.dag_id] if data.dag_id else list(PIPELINE_DAGS)
             paused = data.action == "pause"
@@ -121,7 +128,10 @@ class StorageController(Controller):
             return {"is_paused": done}
         if data.action == "trigger":
             dag_id = data.dag_id or "storage_collect"
-            run = airflow.trigger(dag_id, conf=data.conf)
+            if data.conf is not None and dag_id != "storage_collect":
+                raise problem(400, "conf (recollect) applies only to storage_collect")
+            conf = msgspec.structs.asdict(data.conf) if data.conf is not None else None
+            run = airflow.trigger(dag_id, conf=conf)
             return {"dag_id": dag_id, "dag_run_id": run.get("dag_run_id"), "state": run.get("state"),
                     "data_interval_start": run.get("data_interval_start"),
                     "data_interval_end": run.get("data_interval_end")}  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -11,6 +11,13 @@ from driveguard.airflow_api import PIPELINE_DAGS
 
 DagId = Literal["token_refresh", "storage_collect", "storage_backfill", "alert_dispatch", "cleanup"]
 assert set(DagId.__args__) == set(PIPELINE_DAGS)  # type: ignore[attr-defined]
+
+
+class RunConf(msgspec.Struct, forbid_unknown_fields=True):
+    """Parameters a triggered run accepts (storage_collect's `recollect`: ask Google again for
+    accounts already collected in the interval)."""
+
+    recollect: bool = False
 
 
 class ControlRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -21,5 +28,5 @@ class ControlRequest(msgspec.Struct, forbid_unknown_fields=True):
     dag_id: DagId | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
-    conf: dict[str, Any] | None = None
-    max_active_runs: int | None = None
+    conf: RunConf | None = None
+    max_active_runs: Annotated[int, msgspec.Meta(ge=1, le=16)] | None = None

@@ -44,6 +44,8 @@ PARSE = textwrap.dedent(
             "has_doc": bool(dag.doc_md),
             "tasks": {
                 t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
+                            "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
+                            "upstream": sorted(t.upstream_task_ids),
                             "callbacks": len(t.on_failure_callback or [])
                             if isinstance(t.on_failure_callback, list) else int(bool(t.on_failure_callback))}
                 for t in dag.tasks
@@ -125,6 +127,16 @@ def test_dags_declare_owner_retries_tags_pools_and_ops_notifications(parsed: dic
     assert parsed["dags"]["storage_collect"]["timetable"] == "CronDataIntervalTimetable"
     assert parsed["dags"]["storage_backfill"]["timetable"] == "CronDataIntervalTimetable"
     assert parsed["dags"]["storage_collect"]["tasks"]["quality"]["retries"] == 0
+
+
+def test_a_lost_collect_shard_does_not_hold_back_alerts_for_everyone_else(parsed: dict):
+    tasks = parsed["dags"]["storage_collect"]["tasks"]
+    # summarize runs whatever the shards did and quality and alerts follow it; `complete`, a leaf of its
+    # own, fails the run for a lost shard (and a failed quality gate still fails it through `alerts`).
+    assert tasks["summarize"]["trigger_rule"] == "all_done" and "collect" in tasks["summarize"]["upstream"]
+    assert tasks["quality"]["upstream"] == ["summarize"] and tasks["alerts"]["upstream"] == ["quality"]
+    assert tasks["complete"]["trigger_rule"] == "all_done" and "collect" in tasks["complete"]["upstream"]
+    assert "alerts" not in tasks["complete"]["upstream"]
 
 
 def test_airflowignore_keeps_helpers_out_of_parsing():

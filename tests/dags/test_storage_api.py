@@ -155,3 +155,32 @@ def test_status_degrades_and_control_refuses_when_airflow_is_down(world: World, 
         control = api.post("/api/storage/monitoring/control", json={"action": "trigger"})
         assert control.status_code == 503
         assert control.json()["title"] == "Airflow is unavailable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "params"),
+    [
+        ("GET", "/api/storage/overview", None, {"offset": "99999999999999999999"}),
+        ("POST", "/api/storage/monitoring/control", {"action": "backfill", "max_active_runs": 0}, None),
+        ("POST", "/api/storage/monitoring/control", {"action": "trigger", "conf": {"anything": 1}}, None),
+        ("POST", "/api/storage/monitoring/control", {"action": "trigger", "from_date": "2026-11-01"}, None),
+        ("POST", "/api/storage/monitoring/control", {"action": "pause", "conf": {"recollect": True}}, None),
+        (
+            "POST",
+            "/api/storage/monitoring/control",
+            {"action": "trigger", "dag_id": "cleanup", "conf": {"recollect": True}},
+            None,
+        ),
+        ("POST", "/api/storage/monitoring/configure", {"warning_threshold_percent": 10**400}, None),
+        ("POST", "/api/storage/monitoring/configure", {"refresh_margin_minutes": 60}, None),
+    ],
+)
+def test_bad_storage_input_is_a_precise_400_before_airflow_is_asked(
+    world: World, ops_hash: str, method: str, path: str, body: object, params: dict | None
+):
+    # Airflow is unreachable here: a 400 proves the request was refused before any call to it.
+    app = create_app(api_settings(world, "http://127.0.0.1:9", ops_hash), world.engine)
+    with serve_asgi(app) as base_url:
+        answer = admin_client(base_url).request(method, path, json=body, params=params)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

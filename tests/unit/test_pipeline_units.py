@@ -249,3 +249,20 @@ def test_a_lost_shard_fails_the_summary_after_its_counts_are_kept():
     check_all_shards([{"shard": 0}, {"shard": 1}], [{"refreshed": 1}, {"refreshed": 2}])
     with pytest.raises(ShardsFailed, match="1 of 2"):
         check_all_shards([{"shard": 0}, {"shard": 1}], [{"refreshed": 1}])
+
+
+def test_a_shard_with_accounts_left_without_a_snapshot_is_retried():
+    from driveguard.pipelines import CollectionIncomplete, check_shard
+
+    check_shard({"collected": 10, "failed_transient": 0, "token_unavailable": 0})
+    with pytest.raises(CollectionIncomplete, match="2 account"):
+        check_shard({"collected": 8, "failed_transient": 2})
+    with pytest.raises(CollectionIncomplete, match="3 account"):
+        check_shard({"collected": 7, "token_unavailable": 3})  # the token endpoint was down: retry too
+
+
+def test_huge_numbers_and_out_of_range_margins_are_validation_errors_not_crashes():
+    current = defaults(settings())
+    with pytest.raises(ConfigValidationError) as caught:
+        validate_patch({"warning_threshold_percent": 10**400, "refresh_margin_minutes": 60}, current)
+    assert set(caught.value.errors) == {"warning_threshold_percent", "refresh_margin_minutes"}
