@@ -2,7 +2,7 @@
 
 Rows are claimed with FOR UPDATE SKIP LOCKED and marked `sending` before the send, `sent`
 after it; failures stay visible as `failed` and are retried with capped backoff. The counts
-(claimed, sent, failed, reclaimed, released, exhausted, gave_up) go to XCom and `pipeline_run`.
+(claimed, sent, failed, reclaimed, released, lost_claim, exhausted, gave_up) go to XCom and `pipeline_run`.
 """
 
 from __future__ import annotations

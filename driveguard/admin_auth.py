@@ -7,8 +7,10 @@ Two ways in, both ending in the same token (`role=admin`):
 The signing key is derived from DRIVEGUARD_SECRET_KEY for this one purpose, so the secret is
 not reused as-is across features. Tokens are checked for signature, `iss`, `aud`, `exp`, `iat`,
 `sub` and `role`, against the injectable clock, and the admin must still be configured.
-Failed password logins are audited and throttled per user name and per IP through the audit
-log, which every API process shares.
+Failed password logins are audited and throttled through the audit log, which every API
+process shares: per (user name, IP) pair, so nobody can lock a real admin out from elsewhere by
+guessing at the admin's name, and with a higher per-IP limit across user names, so one client
+cannot spray many names.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, func, select
 
 from driveguard import audit
 from driveguard.audit import Action, RequestContext
@@ -40,6 +42,9 @@ ALGORITHM = "HS256"
 CLOCK_LEEWAY_SECONDS = 30
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_MAX_FAILURES = 10
+"""Failures of one user name from one IP within the window."""
+THROTTLE_MAX_FAILURES_PER_IP = 50
+"""Failures from one IP within the window, whatever the user names."""
 
 AdminKind = Literal["password", "google"]
 
@@ -53,7 +58,7 @@ class AdminAuthError(Exception):
 
 
 class TooManyAttempts(AdminAuthError):
-    """Too many failed password logins recently for this user name or address."""
+    """Too many recent failed password logins for this user name from this address, or from this address."""
 
 
 @dataclass(frozen=True)
@@ -162,25 +167,26 @@ class AdminAuthService:
             token_id=str(claims.get("jti", "")),
         )
 
-    def _recent_failures(self, username: str, context: RequestContext) -> int:
+    def _recent_failures(self, username: str, context: RequestContext) -> tuple[int, int]:
+        """Failures within the window from this IP: (for this user name, for any user name).
+        Requests without a known IP share one "unknown" address."""
         since = self.clock() - THROTTLE_WINDOW
-        conditions = [AuditLog.subject == username[:320]]
-        if context.ip:
-            conditions.append(AuditLog.ip_address == context.ip)
+        same_ip = AuditLog.ip_address == context.ip if context.ip else AuditLog.ip_address.is_(None)
         with self.engine.connect() as conn:
-            return int(
-                conn.scalar(
-                    select(func.count())
-                    .select_from(AuditLog)
-                    .where(AuditLog.action == Action.ADMIN_LOGIN_FAILED, AuditLog.occurred_at >= since)
-                    .where(or_(*conditions))
+            pair, per_ip = conn.execute(
+                select(
+                    func.count().filter(AuditLog.subject == username[:320]),
+                    func.count(),
                 )
-                or 0
-            )
+                .select_from(AuditLog)
+                .where(AuditLog.action == Action.ADMIN_LOGIN_FAILED, AuditLog.occurred_at >= since, same_ip)
+            ).one()
+        return int(pair or 0), int(per_ip or 0)
 
     def login_with_password(self, username: str, password: str, *, context: RequestContext) -> IssuedAdminToken:
         """An admin token for a configured admin user; audited either way, throttled on failures."""
-        if self._recent_failures(username, context) >= THROTTLE_MAX_FAILURES:
+        pair, per_ip = self._recent_failures(username, context)
+        if pair >= THROTTLE_MAX_FAILURES or per_ip >= THROTTLE_MAX_FAILURES_PER_IP:
             raise TooManyAttempts("throttled", "too many failed sign-ins; try again later")
         user = self.settings.security.admin_user(username)
         ok = verify_user(password, user.password_hash if user else None)

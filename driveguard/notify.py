@@ -14,6 +14,11 @@ lease expires it is claimed and sent again with the SAME idempotency key. The sa
 a target accepted a message but the answer was lost (a timeout). Receivers that must see each
 alert exactly once dedupe on the key; nothing already marked `sent` is ever sent again, and no
 two dispatchers hold the same row at once.
+
+Claims are fenced: the claim's `attempts` is its token, and marking or releasing the row only
+matches while the row is still `sending` at that attempt. A dispatcher whose send outlasted its
+lease (the row was claimed again since) changes nothing: it logs and counts a `lost_claim`,
+and the newer claim decides the row's outcome.
 """
 
 from __future__ import annotations
@@ -148,28 +153,42 @@ class Dispatcher:
                 conn.execute(load_sql("outbox_give_up"), {"now": self.clock(), "max_attempts": self.max_attempts}).all()
             )
 
-    def _mark(self, message: OutboxMessage, ok: bool, error: str | None) -> None:
+    def _mark(self, message: OutboxMessage, ok: bool, error: str | None) -> bool:
+        """Record the outcome; False if this claim no longer holds the row (nothing changed)."""
         now = self.clock()
+        claim = {"id": message.id, "attempts": message.attempts, "now": now}
         with self.engine.begin() as conn:
             if ok:
-                conn.execute(load_sql("mark_outbox_sent"), {"id": message.id, "now": now})
+                result = conn.execute(load_sql("mark_outbox_sent"), claim)
             else:
-                conn.execute(
+                result = conn.execute(
                     load_sql("mark_outbox_failed"),
                     {
-                        "id": message.id,
-                        "now": now,
+                        **claim,
                         "error": (error or "unknown error")[:2000],
                         "next_attempt_at": now + self.backoff(message.attempts),
                     },
                 )
+            return result.rowcount == 1
 
-    def _release(self, message: OutboxMessage) -> None:
+    def _release(self, message: OutboxMessage) -> bool:
+        """Hand the row back; False if this claim no longer holds it (nothing changed)."""
+        claim = {"id": message.id, "attempts": message.attempts, "now": self.clock()}
         with self.engine.begin() as conn:
-            conn.execute(load_sql("release_outbox"), {"id": message.id, "now": self.clock()})
+            return conn.execute(load_sql("release_outbox"), claim).rowcount == 1
+
+    @staticmethod
+    def _lost_claim(message: OutboxMessage, what: str) -> None:
+        logger.warning(
+            "lost the claim on outbox row %s (attempt %d) to a newer claim; %s not recorded",
+            message.id,
+            message.attempts,
+            what,
+        )
 
     def run(self, *, max_messages: int | None = None) -> dict[str, int]:
-        """Deliver what is due now; returns counts (claimed, sent, failed, reclaimed, released, …)."""
+        """Deliver what is due now; returns counts (claimed, sent, failed, reclaimed, released,
+        lost_claim, …)."""
         counts: Counter[str] = Counter()
         counts["gave_up"] += self.give_up_stale()
         limit = max_messages if max_messages is not None else self.batch_size * 20
@@ -183,8 +202,11 @@ class Dispatcher:
                 if self.clock() - claimed_at > self.lease * 0.8:
                     # Slow targets ate most of the lease: give the rest back rather than risk a
                     # second dispatcher claiming and sending them while this one still does.
-                    self._release(message)
-                    counts["released"] += 1
+                    if self._release(message):
+                        counts["released"] += 1
+                    else:
+                        self._lost_claim(message, "release")
+                        counts["lost_claim"] += 1
                     continue
                 counts["claimed"] += 1
                 if message.previous_status == "sending":
@@ -196,7 +218,11 @@ class Dispatcher:
                     error = _scrub(error, message.target)
                 if self.after_send is not None:
                     self.after_send(message, ok)
-                self._mark(message, ok, error)
+                if not self._mark(message, ok, error):
+                    # Our lease ran out and the row was claimed again: that claim decides.
+                    self._lost_claim(message, "delivery" if ok else f"failure ({error})")
+                    counts["lost_claim"] += 1
+                    continue
                 counts["sent" if ok else "failed"] += 1
                 if not ok:
                     logger.warning(
@@ -210,5 +236,5 @@ class Dispatcher:
             if all(m.id in seen for m in claimed):
                 break  # the same failing rows again (zero backoff): stop for this run
             seen.update(m.id for m in claimed)
-        keys = ("claimed", "sent", "failed", "reclaimed", "released", "exhausted", "gave_up")
+        keys = ("claimed", "sent", "failed", "reclaimed", "released", "lost_claim", "exhausted", "gave_up")
         return {k: counts[k] for k in keys}

@@ -1,7 +1,8 @@
 -- Claim due messages for delivery. SKIP LOCKED lets several dispatchers run side by side without
 -- taking the same row; the claim commits BEFORE sending: status 'sending', one more attempt, and
 -- a lease (next_attempt_at) after which a dispatcher that died mid-send is presumed dead and the
--- row may be claimed again. Rows already 'sent' are never selected.
+-- row may be claimed again. Rows already 'sent' are never selected. The returned attempts is the
+-- claim's fencing token: marking the row sent/failed or releasing it requires it to be unchanged.
 UPDATE notification_outbox o
 SET status = 'sending',
     attempts = o.attempts + 1,

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import jwt
 from sqlalchemy import select
 from support.emulator import sign_in
 from support.signin import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USER, Stack
 
+from driveguard import audit
+from driveguard.admin_auth import THROTTLE_MAX_FAILURES_PER_IP
+from driveguard.audit import Action, RequestContext
 from driveguard.db.engine import transaction
 from driveguard.db.models import AccountStatus, AuditLog, GoogleAccount
 
 
-def password_grant(stack: Stack, username: str, password: str):
-    with stack.api() as api:
+def password_grant(stack: Stack, username: str, password: str, *, source: str | None = None):
+    """POST a password grant; `source` is another loopback address to send it from (another IP)."""
+    if source is None:
+        client = stack.api()
+    else:
+        transport = httpx.HTTPTransport(local_address=source)
+        client = httpx.Client(base_url=stack.url, headers={"Accept": "application/json"}, transport=transport)
+    with client as api:
         return api.post("/api/auth/token", json={"grant_type": "password", "username": username, "password": password})
 
 
@@ -51,14 +61,52 @@ def test_wrong_passwords_are_refused_audited_and_throttled(stack: Stack):
         assert api.post("/api/auth/token", json={"grant_type": "password", "extra": 1}).status_code == 400
         assert api.post("/api/auth/token", content=b"{not json").status_code == 400
         assert api.post("/api/auth/token", json={"grant_type": "session"}).status_code == 401
-    for _ in range(8):
-        password_grant(stack, ADMIN_USER, "still wrong!!")
+    # Throttled per (user name, IP): "nobody" does not count towards "ops", so 9 more make 10.
+    for _ in range(9):
+        assert password_grant(stack, ADMIN_USER, "still wrong!!").status_code == 401
     throttled = password_grant(stack, ADMIN_USER, ADMIN_PASSWORD)
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "900"
+    assert password_grant(stack, ADMIN_USER, "still wrong!!").status_code == 429  # and not audited
     with transaction(stack.engine) as db:
         failures = db.scalars(select(AuditLog).where(AuditLog.action == "admin_login_failed")).all()
-        assert len(failures) == 10
+        assert len(failures) == 11
+        assert sum(row.subject == ADMIN_USER for row in failures) == 10
         assert all(row.details == {"method": "password"} for row in failures)  # never the password tried
+        assert {str(row.ip_address) for row in failures} == {"127.0.0.1"}
+
+
+def test_failures_from_one_address_do_not_lock_the_admin_out_elsewhere(stack: Stack):
+    for _ in range(10):
+        assert password_grant(stack, ADMIN_USER, "an attacker's guess").status_code == 401
+    assert password_grant(stack, ADMIN_USER, ADMIN_PASSWORD).status_code == 429
+
+    # The real admin, from another address, still gets in; that address has its own count.
+    assert password_grant(stack, ADMIN_USER, ADMIN_PASSWORD, source="127.0.0.2").status_code == 200
+    assert password_grant(stack, ADMIN_USER, "a typo", source="127.0.0.2").status_code == 401
+    assert password_grant(stack, ADMIN_USER, ADMIN_PASSWORD, source="127.0.0.2").status_code == 200
+    with transaction(stack.engine) as db:
+        failures = db.scalars(select(AuditLog).where(AuditLog.action == "admin_login_failed")).all()
+        assert sorted(str(row.ip_address) for row in failures) == ["127.0.0.1"] * 10 + ["127.0.0.2"]
+
+
+def test_one_address_cannot_spray_many_user_names(stack: Stack):
+    # Failures from this address across many user names (fewer than 10 per name) add up.
+    with transaction(stack.engine) as db:
+        for n in range(THROTTLE_MAX_FAILURES_PER_IP - 1):
+            audit.record(
+                db,
+                action=Action.ADMIN_LOGIN_FAILED,
+                actor=audit.ANONYMOUS_ACTOR,
+                subject=f"guess-{n}",
+                context=RequestContext("127.0.0.1"),
+                details={"method": "password"},
+                at=stack.clock(),
+            )
+    assert password_grant(stack, "guess-last", "whatever it is").status_code == 401
+    assert password_grant(stack, "another-guess", "whatever it is").status_code == 429
+    assert password_grant(stack, ADMIN_USER, ADMIN_PASSWORD).status_code == 429
+    # Other addresses are unaffected.
+    assert password_grant(stack, ADMIN_USER, ADMIN_PASSWORD, source="127.0.0.2").status_code == 200
 
 
 def test_admin_google_account_exchanges_its_session_for_an_admin_token(stack: Stack):
