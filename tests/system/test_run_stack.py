@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import psutil
 import psycopg
 import pytest
 from support.emulator import sign_in
+from support.servers import free_port
 
 from driveguard.config import PROJECT_ROOT
 from driveguard.db import embedded
@@ -48,12 +48,6 @@ def poll_health(api: str, within: float = 60) -> httpx.Response:
         if response.json().get("status") == "ok" or time.monotonic() > deadline:
             return response
         time.sleep(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
