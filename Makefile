@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/python -m driveguard.cli run
+	$(VENV)/bin/python -m launcher
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -27,14 +27,14 @@ from litestar.types import ASGIApp, Receive, Scope, Scopes, Send
 from sqlalchemy import Engine
 
 from api.problems import PROBLEM_TYPE_BASE
-from driveguard.admin_auth import AdminAuthError, AdminAuthService, AdminClaims
 from driveguard.audit import RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.engine import transaction
-from driveguard.login import LoginService
-from driveguard.sessions import SessionInfo, SessionService
-from driveguard.tokens import TokenService
+from driveguard.identity.admin_auth import AdminAuthError, AdminAuthService, AdminClaims
+from driveguard.identity.login import LoginService
+from driveguard.identity.sessions import SessionInfo, SessionService
+from driveguard.identity.tokens import TokenService
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="driveguard"'}

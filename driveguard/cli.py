@@ -46,13 +46,6 @@ def db_downgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("run", "start the whole product locally (what `make run` does); Ctrl-C stops it")
-def run(_args: argparse.Namespace) -> int:
-    from driveguard import devstack
-
-    return devstack.run()
-
-
 def _reencrypt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=200, help="accounts per transaction (default 200)")
 
@@ -66,7 +59,7 @@ def reencrypt_tokens(args: argparse.Namespace) -> int:
     from driveguard import audit
     from driveguard.config import get_settings
     from driveguard.db.engine import get_engine, transaction
-    from driveguard.vault import Vault, reencrypt_all
+    from driveguard.identity.vault import Vault, reencrypt_all
 
     if args.batch_size < 1:
         print("--batch-size must be at least 1", file=sys.stderr)
@@ -106,7 +99,7 @@ def _hash_password_args(parser: argparse.ArgumentParser) -> None:
 def hash_password_command(args: argparse.Namespace) -> int:
     import getpass
 
-    from driveguard.passwords import hash_password
+    from driveguard.identity.passwords import hash_password
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

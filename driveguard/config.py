@@ -301,7 +301,7 @@ def _parse_encryption_keys(text: str) -> tuple[EncryptionKey, ...]:
 
 def _parse_admin_users(text: str) -> tuple[AdminUser, ...]:
     """`name:<scrypt hash>` entries separated by commas or whitespace; never plaintext passwords."""
-    from driveguard.passwords import check_hash_format
+    from driveguard.identity.passwords import check_hash_format
 
     users: list[AdminUser] = []
     for item in _split_list(text):

@@ -26,19 +26,19 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from driveguard.clock import Clock, utcnow
-from driveguard.collect import (
+from driveguard.config import SCOPE_REPORTS_USAGE, Settings, load_settings
+from driveguard.db.shards import keyset_shards, shard_size_for
+from driveguard.identity.sql import load_sql as identity_sql
+from driveguard.storage.collection import (
     SOURCE_REPORTS,
     Interval,
     ShardCollector,
     SnapshotRow,
     ensure_partition,
-    keyset_shards,
     plan_shards,
-    shard_size_for,
     upsert_snapshots,
 )
-from driveguard.config import SCOPE_REPORTS_USAGE, Settings, load_settings
-from driveguard.monitoring import effective_config
+from driveguard.storage.monitoring import effective_config
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Runtime:
     """Test seams: `drive_client` (factory), `dispatcher_sender`, `dispatcher_after_send`."""
 
     def token_service(self) -> Any:
-        from driveguard.tokens import TokenService
+        from driveguard.identity.tokens import TokenService
 
         return TokenService(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
 
@@ -200,7 +200,7 @@ def refresh_plan(rt: Runtime, *, period: dt.timedelta) -> dict[str, Any]:
             {"horizon": horizon},
         ).scalar_one()
         size = shard_size_for(int(due_total), rt.settings.pipelines.refresh_shard_size)
-        shards = keyset_shards(conn, "refresh_due_shards", size, horizon=horizon)
+        shards = keyset_shards(conn, identity_sql("refresh_due_shards"), size, horizon=horizon)
     for shard in shards:
         shard["horizon"] = horizon.isoformat()
     return {"due": int(due_total), "shard_size": size, "shards": shards, "horizon": horizon.isoformat()}
@@ -208,13 +208,11 @@ def refresh_plan(rt: Runtime, *, period: dt.timedelta) -> dict[str, Any]:
 
 def refresh_shard(rt: Runtime, shard: Mapping[str, Any]) -> dict[str, int]:
     """Refresh every due account of the shard through the token service; counts per outcome."""
-    from driveguard.sql import load_sql
-
     horizon = dt.datetime.fromisoformat(shard["horizon"])
     with rt.engine.connect() as conn:
         ids = list(
             conn.scalars(
-                load_sql("refresh_shard_accounts"),
+                identity_sql("refresh_shard_accounts"),
                 {"first_id": uuid.UUID(shard["first_id"]), "last_id": uuid.UUID(shard["last_id"]), "horizon": horizon},
             )
         )
@@ -305,19 +303,19 @@ def check_all_shards(shards: list[Any], results: list[Any]) -> None:
 
 def check_quality(rt: Runtime, interval: Interval) -> dict[str, Any]:
     """The great-expectations gate; raises QualityError with a readable report on any violation."""
-    from driveguard.quality import validate_interval
+    from driveguard.storage.quality import validate_interval
 
     return validate_interval(rt.engine, interval).summary()
 
 
 def evaluate_alerts(rt: Runtime, interval: Interval) -> dict[str, int]:
-    from driveguard.alerts import AlertEvaluator
+    from driveguard.storage.alerts import AlertEvaluator
 
     return AlertEvaluator(rt.settings, rt.engine, clock=rt.clock).evaluate(interval)
 
 
 def dispatch_notifications(rt: Runtime) -> dict[str, int]:
-    from driveguard.notify import Dispatcher, apprise_send
+    from driveguard.storage.notifications import Dispatcher, apprise_send
 
     dispatcher = Dispatcher(
         rt.settings,
@@ -421,7 +419,7 @@ def not_ready_reschedule_at(rt: Runtime, interval: Interval) -> dt.datetime | No
 
 
 def cleanup_step(rt: Runtime, step: str) -> dict[str, int]:
-    from driveguard.retention import Retention
+    from driveguard.storage.retention import Retention
 
     if step not in CLEANUP_STEPS:
         raise ValueError(f"unknown cleanup step {step!r}")

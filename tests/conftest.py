@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from support.airflow_harness import ADMIN_EMAIL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 from support.database import PostgresForTests
 from support.emulator import GoogleEmulator
+from support.receivers import HttpReceiver, SmtpReceiver
 from support.servers import serve_asgi
 
 from driveguard.config import Settings, generate_encryption_key, load_settings
 from driveguard.db import migrate
 from driveguard.db.engine import make_engine
 from driveguard.db.models import DefaultBase
+from emulator import Client, EmulatorState
+from emulator.testing import AdminClient, serve
+from launcher.airflow_env import ops_connection
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +95,60 @@ def google_emulator(base_env: dict[str, str]) -> Iterator[GoogleEmulator]:
     state = EmulatorState(seed="demo", clients=[Client(client_id, secret, [base_env["GOOGLE_REDIRECT_URI"]])])
     with serve_asgi(create_emulator_app(state)) as url, httpx.Client(base_url=f"{url}/_emulator", timeout=30) as admin:
         yield GoogleEmulator(url=url, admin=admin, state=state, client_id=client_id, client_secret=secret)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipelines' world: a second emulator (empty seed) driven through its admin API, real SMTP/HTTP
+# receivers for apprise, and the environment DAG tasks run with. Shared by the DAG runs and the
+# storage and Google integration tests.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def receivers() -> Iterator[dict[str, Any]]:
+    smtp, http, ops = SmtpReceiver().start(), HttpReceiver().start(), HttpReceiver().start()
+    yield {"smtp": smtp, "http": http, "ops": ops}
+    smtp.stop()
+    http.stop()
+    ops.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    state = EmulatorState(seed="none", clients=[Client(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])])
+    with serve(state) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def emu(emulator_url: str) -> Iterator[AdminClient]:
+    admin = AdminClient(emulator_url)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def dag_env(base_env: dict[str, str], emulator_url: str, receivers: dict[str, Any]) -> dict[str, str]:
+    """The environment DAG tasks run with (on top of the suite's base environment)."""
+    return {
+        **base_env,
+        "DRIVEGUARD_ENV_FILE": os.devnull,
+        "GOOGLE_CLIENT_ID": CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+        "GOOGLE_REDIRECT_URI": REDIRECT_URI,
+        "GOOGLE_EMULATOR_URL": emulator_url,
+        "GOOGLE_RATE_LIMIT_PER_MINUTE": "12000",
+        "GOOGLE_API_POOL_SLOTS": "1",
+        "GOOGLE_BACKOFF_BASE_SECONDS": "0.05",
+        "GOOGLE_BACKOFF_MAX_SECONDS": "1",
+        "GOOGLE_WORKSPACE_ADMIN_EMAIL": ADMIN_EMAIL,
+        "APPRISE_URLS": f"{receivers['smtp'].url()} {receivers['http'].url()}",
+        "OPS_APPRISE_URLS": receivers["ops"].url("/ops"),
+        "AIRFLOW_CONN_APPRISE_DEFAULT": ops_connection([receivers["ops"].url("/ops")]),
+        "NOTIFY_BACKOFF_BASE_SECONDS": "60",
+        "NOTIFY_LEASE_SECONDS": "2",
+        "BACKFILL_NOT_READY_RETRY_SECONDS": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def dag_settings(dag_env: dict[str, str]) -> Settings:
+    return load_settings(dag_env, env_file=os.devnull)

@@ -13,7 +13,7 @@ from litestar import Controller, Request, Response, post
 
 from api.auth.pages import NO_STORE
 from api.security import AuthServices, principal_of, problem, request_context
-from driveguard.admin_auth import AdminAuthError, TooManyAttempts
+from driveguard.identity.admin_auth import AdminAuthError, TooManyAttempts
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]

@@ -1,6 +1,6 @@
 """`/auth/login`, `/auth/callback`, `/auth/logout`: the browser side of Google sign-in.
 
-Thin over `driveguard.login` and `driveguard.sessions`; every failure ends on a page (browsers)
+Thin over `driveguard.identity.login` and `driveguard.identity.sessions`; every failure ends on a page (browsers)
 or a problem document (API clients), never a 500, and writes nothing half-done.
 """
 
@@ -18,8 +18,8 @@ from api.security import AuthServices, cookie_value, principal_of, request_conte
 from driveguard import audit
 from driveguard.audit import Action
 from driveguard.db.engine import transaction
-from driveguard.login import LoginError, safe_next_path
-from driveguard.sessions import RevokeReason
+from driveguard.identity.login import LoginError, safe_next_path
+from driveguard.identity.sessions import RevokeReason
 
 QueryText = Annotated[str | None, Parameter(max_length=4096, required=False)]
 

@@ -31,12 +31,12 @@ from api.security import (
     requires_user,
 )
 from driveguard import audit
-from driveguard.accounts import MAX_PAGE, grant_state, list_accounts, session_owner
 from driveguard.audit import Action
 from driveguard.db.engine import transaction
 from driveguard.db.models import AccountStatus, GoogleAccount
-from driveguard.sessions import RevokeReason
-from driveguard.tokens import TokenUnavailable, UnknownAccount
+from driveguard.identity.accounts import MAX_PAGE, grant_state, list_accounts, session_owner
+from driveguard.identity.sessions import RevokeReason
+from driveguard.identity.tokens import TokenUnavailable, UnknownAccount
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:

@@ -11,8 +11,8 @@ from typing import Literal
 
 import msgspec
 
-from driveguard.accounts import AccountRow, GrantState
 from driveguard.db.models import UserSession
+from driveguard.identity.accounts import AccountRow, GrantState
 
 
 class GrantView(msgspec.Struct):

@@ -1,6 +1,6 @@
 """Storage monitoring over HTTP: overview, status, configuration and control. Admin only.
 
-Thin: reading and validating live in `driveguard.overview` and `driveguard.monitoring`,
+Thin: reading and validating live in `driveguard.storage.overview` and `driveguard.storage.monitoring`,
 Airflow is driven through `driveguard.airflow_api`. Airflow being down degrades `status` (a
 clear field, not a 500) and makes `control` answer 503.
 """
@@ -22,8 +22,8 @@ from api.storage.schemas import ControlRequest
 from driveguard import audit
 from driveguard.airflow_api import PIPELINE_DAGS, AirflowApiError, AirflowClient, AirflowUnavailable
 from driveguard.config import Settings
-from driveguard.monitoring import ConfigValidationError, effective_config, store, validate_patch
-from driveguard.overview import monitoring_status, overview
+from driveguard.storage.monitoring import ConfigValidationError, effective_config, store, validate_patch
+from driveguard.storage.overview import monitoring_status, overview
 
 
 def storage_dependencies(settings: Settings) -> tuple[dict[str, Provide], Any]:

@@ -10,19 +10,20 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from driveguard.config import Settings, get_settings
-from driveguard.db import embedded
-
-APP_DATABASE = "driveguard"
+from driveguard.config import ConfigError, Settings, get_settings
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """DATABASE_URL when given, else the embedded server's `driveguard` database (started on demand)."""
+    """DATABASE_URL, or a stop naming it: only the local launcher and the tests start an embedded
+    server (and they hand its URL over as DATABASE_URL), so a production process never does."""
     if settings.database.url:
         return settings.database.url
-    server_url = embedded.start(settings.database.embedded_dir)
-    embedded.ensure_database(server_url, APP_DATABASE)
-    return embedded.with_database(server_url, APP_DATABASE)
+    raise ConfigError(
+        [
+            "DATABASE_URL is required (postgresql://user:password@host:5432/driveguard); "
+            "only `make run` and `make test` start an embedded PostgreSQL"
+        ]
+    )
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:

@@ -1,6 +1,6 @@
 """The schema's one source of truth: SQLAlchemy models, mirrored by hand-written Alembic revisions.
 
-Tokens live only as ciphertext (see `driveguard.vault`); sessions only as hashes. The snapshot
+Tokens live only as ciphertext (see `driveguard.identity.vault`); sessions only as hashes. The snapshot
 history is range-partitioned on `interval_start` so old months can be detached or dropped
 cheaply, and every write to it is an upsert keyed on (account, interval).
 """

@@ -13,13 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 from support.airflow_harness import (
-    ADMIN_EMAIL,
     AIRFLOW_PASSWORD,
     AIRFLOW_USER,
-    CLIENT_ID,
-    CLIENT_SECRET,
     DAGS_FOLDER,
-    REDIRECT_URI,
     TEMPLATE,
     Harness,
     World,
@@ -27,64 +23,10 @@ from support.airflow_harness import (
     ensure_template,
 )
 from support.database import PostgresForTests
-from support.receivers import HttpReceiver, SmtpReceiver
+from support.receivers import HttpReceiver
 
-from driveguard.airflow_env import ops_connection
-from driveguard.config import GOOGLE_API_POOL, Settings, load_settings
-from emulator import Client, EmulatorState
-from emulator.testing import AdminClient, serve
-
-
-@pytest.fixture(scope="session")
-def receivers() -> Iterator[dict[str, Any]]:
-    smtp, http, ops = SmtpReceiver().start(), HttpReceiver().start(), HttpReceiver().start()
-    yield {"smtp": smtp, "http": http, "ops": ops}
-    smtp.stop()
-    http.stop()
-    ops.stop()
-
-
-@pytest.fixture(scope="session")
-def emulator_url() -> Iterator[str]:
-    state = EmulatorState(seed="none", clients=[Client(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])])
-    with serve(state) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="session")
-def emu(emulator_url: str) -> Iterator[AdminClient]:
-    admin = AdminClient(emulator_url)
-    yield admin
-    admin.close()
-
-
-@pytest.fixture(scope="session")
-def dag_env(base_env: dict[str, str], emulator_url: str, receivers: dict[str, Any]) -> dict[str, str]:
-    """The environment DAG tasks run with (on top of the suite's base environment)."""
-    return {
-        **base_env,
-        "DRIVEGUARD_ENV_FILE": os.devnull,
-        "GOOGLE_CLIENT_ID": CLIENT_ID,
-        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-        "GOOGLE_REDIRECT_URI": REDIRECT_URI,
-        "GOOGLE_EMULATOR_URL": emulator_url,
-        "GOOGLE_RATE_LIMIT_PER_MINUTE": "12000",
-        "GOOGLE_API_POOL_SLOTS": "1",
-        "GOOGLE_BACKOFF_BASE_SECONDS": "0.05",
-        "GOOGLE_BACKOFF_MAX_SECONDS": "1",
-        "GOOGLE_WORKSPACE_ADMIN_EMAIL": ADMIN_EMAIL,
-        "APPRISE_URLS": f"{receivers['smtp'].url()} {receivers['http'].url()}",
-        "OPS_APPRISE_URLS": receivers["ops"].url("/ops"),
-        "AIRFLOW_CONN_APPRISE_DEFAULT": ops_connection([receivers["ops"].url("/ops")]),
-        "NOTIFY_BACKOFF_BASE_SECONDS": "60",
-        "NOTIFY_LEASE_SECONDS": "2",
-        "BACKFILL_NOT_READY_RETRY_SECONDS": "1",
-    }
-
-
-@pytest.fixture(scope="session")
-def dag_settings(dag_env: dict[str, str]) -> Settings:
-    return load_settings(dag_env, env_file=os.devnull)
+from driveguard.config import GOOGLE_API_POOL, Settings
+from emulator.testing import AdminClient
 
 
 @pytest.fixture(scope="session")

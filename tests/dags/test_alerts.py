@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import text
 from support.airflow_harness import World, account, hour
 
-from driveguard.notify import Dispatcher, OutboxMessage, SimulatedCrash
+from driveguard.storage.notifications import Dispatcher, OutboxMessage, SimulatedCrash
 
 GIB = 1024**3
 

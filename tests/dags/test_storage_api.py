@@ -15,7 +15,7 @@ from support.servers import serve_asgi
 
 from api.app import create_app
 from driveguard.config import AirflowSettings, Settings, load_settings
-from driveguard.passwords import hash_password
+from driveguard.identity.passwords import hash_password
 
 GIB = 1024**3
 OPS_PASSWORD = "ops-password-for-tests"

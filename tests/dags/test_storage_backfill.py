@@ -134,7 +134,7 @@ def test_not_yet_available_as_a_400_is_also_try_later(world: World):
     today = emulator_today(world)
     seed_domain(world, [today - dt.timedelta(days=3)])
     world.emu.config(reports_not_ready="error")
-    from driveguard.tokens import TokenService
+    from driveguard.identity.tokens import TokenService
 
     service = TokenService(world.settings, world.engine)
     admin_id = world.scalar("SELECT id FROM google_account WHERE email = :e", e=ADMIN_EMAIL)

@@ -30,8 +30,8 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from driveguard.config import PROJECT_ROOT, SCOPE_DRIVE_METADATA, Settings
-from driveguard.db import embedded
 from emulator.testing import AdminClient
+from launcher import embedded
 from support.database import PostgresForTests
 
 AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
@@ -175,7 +175,7 @@ class World:
         """Create the accounts at the emulator, grant them, and store the grants in Driveguard."""
         from driveguard.db.engine import transaction
         from driveguard.google.oauth import GoogleIdentity, TokenResponse
-        from driveguard.tokens import TokenService
+        from driveguard.identity.tokens import TokenService
 
         for start in range(0, len(accounts), 1000):
             self.emu.upsert_accounts(accounts[start : start + 1000])

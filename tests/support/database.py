@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 from driveguard.config import PROJECT_ROOT, _normalise_database_url
-from driveguard.db import embedded
+from launcher import embedded
 
 TEST_PG_DIR = Path(os.environ.get("DRIVEGUARD_TEST_PG_DIR", PROJECT_ROOT / "var" / "test-postgres"))
 

@@ -14,8 +14,8 @@ from driveguard.config import Settings
 from driveguard.db.engine import transaction
 from driveguard.db.models import AuditLog, GoogleAccount, OAuthLoginState, UserSession
 from driveguard.google.oauth import TokenResponse
-from driveguard.passwords import hash_password
-from driveguard.tokens import TokenService
+from driveguard.identity.passwords import hash_password
+from driveguard.identity.tokens import TokenService
 from support.clock import OffsetClock
 from support.emulator import GoogleEmulator
 

@@ -18,7 +18,7 @@ from support.emulator import sign_in
 from support.servers import free_port
 
 from driveguard.config import PROJECT_ROOT
-from driveguard.db import embedded
+from launcher import embedded
 
 READY_LINE = "Driveguard is running"
 
@@ -53,7 +53,7 @@ def poll_health(api: str, within: float = 60) -> httpx.Response:
 def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "driveguard.cli", "run"],
+        [sys.executable, "-m", "launcher"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=handle,

@@ -1,0 +1,1 @@
+"""Sign-in and what keeps it alive: OAuth login, sessions, the token service, the vault, admin access."""

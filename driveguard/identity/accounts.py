@@ -1,0 +1,115 @@
+"""Read models of accounts and their grants for the status endpoints: never a token, only facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from driveguard.config import LOGIN_SCOPES
+from driveguard.db.models import AccountStatus, GoogleAccount, UserSession
+from driveguard.identity.sessions import SessionService
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class GrantState:
+    account_id: uuid.UUID
+    email: str
+    display_name: str | None
+    status: str
+    scopes: list[str]
+    missing_scopes: list[str]
+    has_refresh_token: bool
+    access_token_expires_at: dt.datetime | None
+    access_token_valid: bool
+    last_refresh_at: dt.datetime | None
+    last_refresh_error: str | None
+    refresh_failure_count: int
+    last_login_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+def grant_state(account: GoogleAccount, now: dt.datetime) -> GrantState:
+    granted = set(account.granted_scopes or [])
+    # Google reports `email`/`profile` as their userinfo URLs; count either spelling as granted.
+    aliases = {
+        "email": "https://www.googleapis.com/auth/userinfo.email",
+        "profile": "https://www.googleapis.com/auth/userinfo.profile",
+    }
+    missing = [s for s in LOGIN_SCOPES if s not in granted and aliases.get(s) not in granted]
+    return GrantState(
+        account_id=account.id,
+        email=account.email,
+        display_name=account.display_name,
+        status=str(account.status),
+        scopes=sorted(granted),
+        missing_scopes=missing,
+        has_refresh_token=account.refresh_token_ciphertext is not None,
+        access_token_expires_at=account.access_token_expires_at,
+        access_token_valid=bool(
+            account.access_token_ciphertext is not None
+            and account.access_token_expires_at is not None
+            and account.access_token_expires_at > now
+        ),
+        last_refresh_at=account.last_refresh_at,
+        last_refresh_error=account.last_refresh_error,
+        refresh_failure_count=account.refresh_failure_count,
+        last_login_at=account.last_login_at,
+        created_at=account.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    grant: GrantState
+    active_sessions: int
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    items: list[AccountRow]
+    total: int
+    limit: int
+    offset: int
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_accounts(
+    db: Session,
+    sessions: SessionService,
+    *,
+    now: dt.datetime,
+    status: AccountStatus | None = None,
+    email: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> AccountPage:
+    """One page of accounts ordered by email, filtered by status and an email substring."""
+    limit = max(1, min(limit, MAX_PAGE))
+    offset = max(0, offset)
+    query = select(GoogleAccount)
+    if status is not None:
+        query = query.where(GoogleAccount.status == status)
+    if email:
+        query = query.where(GoogleAccount.email.ilike(f"%{_like_escape(email.lower())}%", escape="\\"))
+    total = int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    accounts = db.scalars(query.order_by(GoogleAccount.email, GoogleAccount.id).limit(limit).offset(offset)).all()
+    counts = sessions.count_active(db, [a.id for a in accounts])
+    items = [AccountRow(grant_state(a, now), counts.get(a.id, 0)) for a in accounts]
+    return AccountPage(items, total, limit, offset)
+
+
+def session_belongs_to(db: Session, session_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+    return db.scalar(select(UserSession.account_id).where(UserSession.id == session_id)) == account_id
+
+
+def session_owner(db: Session, session_id: uuid.UUID) -> uuid.UUID | None:
+    return db.scalar(select(UserSession.account_id).where(UserSession.id == session_id))

@@ -1,0 +1,1 @@
+"""Storage monitoring: intervals, collection, backfill, quality gate, alerts, notifications, read model, retention."""

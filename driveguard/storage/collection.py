@@ -1,0 +1,193 @@
+"""One shard of accounts -> fresh tokens -> Drive batches -> snapshots upserted for the interval.
+
+A shard is a keyset range of account ids (`first_id`..`last_id`), planned by `plan_shards`
+so that a DAG can `expand` over a few hundred small dicts even at 100k accounts. Within a
+shard, accounts go in chunks: tokens are made fresh by the token service first, then the
+chunk's quotas come back through batches of at most 100 parts (rate limited, failed parts
+retried alone), then one multi-row upsert writes the chunk. A task that dies halfway keeps the
+chunks it wrote; its retry collects only the accounts still missing for the interval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from driveguard.clock import Clock, utcnow
+from driveguard.config import Settings
+from driveguard.db.shards import keyset_shards, shard_size_for
+from driveguard.google.drive import DriveQuotaClient, StorageQuota
+from driveguard.identity.tokens import ReauthRequired, TokenService, TokenUnavailable, UnknownAccount
+from driveguard.storage.sql import load_sql
+
+logger = logging.getLogger(__name__)
+
+SOURCE_DRIVE = "drive_about"
+SOURCE_REPORTS = "reports_usage"
+TOKEN_MIN_VALID_SECONDS = 300
+"""Tokens handed to a batch stay valid this long: far beyond a chunk's collection time (seconds), and
+no more than token_refresh guarantees between its runs, so collection rarely has to refresh itself."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    start: dt.datetime
+    end: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("interval bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError("interval end must be after its start")
+
+    @classmethod
+    def of(cls, start: dt.datetime | str, end: dt.datetime | str) -> Interval:
+        def parse(value: dt.datetime | str) -> dt.datetime:
+            moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            return moment.astimezone(dt.UTC)
+
+        return cls(parse(start), parse(end))
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    account_id: uuid.UUID
+    quota: StorageQuota
+
+
+def count_active(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM google_account WHERE status = 'active' AND erasure_requested_at IS NULL")
+        ).scalar_one()
+    )
+
+
+def plan_shards(engine: Engine, configured_size: int) -> list[dict[str, Any]]:
+    """Keyset shards over the active accounts (JSON-friendly dicts for XCom)."""
+    with engine.connect() as conn:
+        size = shard_size_for(count_active(conn), configured_size)
+        return keyset_shards(conn, load_sql("collect_shards"), size)
+
+
+def ensure_partition(engine: Engine, at: dt.datetime) -> str:
+    with engine.begin() as conn:
+        return str(conn.execute(load_sql("ensure_partition"), {"at": at}).scalar_one())
+
+
+def upsert_snapshots(
+    conn: Connection,
+    rows: Sequence[SnapshotRow],
+    interval: Interval,
+    *,
+    collected_at: dt.datetime,
+    source: str = SOURCE_DRIVE,
+    granularity: str = "raw",
+) -> Counter[str]:
+    """One multi-row upsert; counts inserted, updated and unchanged rows."""
+    counts: Counter[str] = Counter()
+    if not rows:
+        return counts
+    result = conn.execute(
+        load_sql("upsert_snapshots"),
+        {
+            "interval_start": interval.start,
+            "interval_end": interval.end,
+            "collected_at": collected_at,
+            "source": source,
+            "granularity": granularity,
+            "account_ids": [r.account_id for r in rows],
+            "usage_bytes": [r.quota.usage for r in rows],
+            "usage_in_drive_bytes": [r.quota.usage_in_drive for r in rows],
+            "usage_in_trash_bytes": [r.quota.usage_in_trash for r in rows],
+            "limit_bytes": [r.quota.limit for r in rows],
+        },
+    )
+    for (inserted,) in result:
+        counts["inserted" if inserted else "updated"] += 1
+    counts["unchanged"] = len(rows) - counts["inserted"] - counts["updated"]
+    return counts
+
+
+def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ShardCollector:
+    """Collects one shard for one interval; `run` returns the counts the task reports."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        tokens: TokenService,
+        client: DriveQuotaClient,
+        *,
+        clock: Clock = utcnow,
+        chunk_size: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.tokens = tokens
+        self.client = client
+        self.clock = clock
+        self.chunk_size = max(1, chunk_size)
+
+    def accounts(self, shard: dict[str, Any], interval: Interval, *, only_missing: bool) -> list[uuid.UUID]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    load_sql("collect_shard_accounts"),
+                    {
+                        "first_id": uuid.UUID(shard["first_id"]),
+                        "last_id": uuid.UUID(shard["last_id"]),
+                        "interval_start": interval.start,
+                        "only_missing": only_missing,
+                    },
+                )
+            )
+
+    def run(self, shard: dict[str, Any], interval: Interval, *, only_missing: bool = True) -> dict[str, Any]:
+        counts: Counter[str] = Counter()
+        account_ids = self.accounts(shard, interval, only_missing=only_missing)
+        counts["accounts"] = len(account_ids)
+        errors: Counter[str] = Counter()
+        for chunk in _chunks(account_ids, self.chunk_size):
+            fresh: dict[uuid.UUID, str] = {}
+            for account_id in chunk:
+                try:
+                    fresh[account_id] = self.tokens.get_access_token(
+                        account_id, min_valid_seconds=TOKEN_MIN_VALID_SECONDS
+                    ).token
+                except ReauthRequired:
+                    counts["reauth_required"] += 1
+                except TokenUnavailable:
+                    counts["token_unavailable"] += 1
+                except UnknownAccount:
+                    counts["vanished"] += 1
+            result = self.client.fetch(fresh)
+            rows = [SnapshotRow(account_id, quota) for account_id, quota in result.quotas.items()]
+            with self.engine.begin() as conn:
+                written = upsert_snapshots(conn, rows, interval, collected_at=self.clock())
+            counts.update(written)
+            counts["collected"] += len(rows)
+            for error in result.errors.values():
+                counts["failed_transient" if error.kind.retryable else f"failed_{error.kind.value}"] += 1
+                errors[error.describe()[:120]] += 1
+            for key, value in result.stats.as_dict().items():
+                if key == "max_parts":
+                    counts[key] = max(counts[key], value)
+                elif key != "accounts":
+                    counts[key] += value
+        out: dict[str, Any] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in counts.items()}
+        if errors:
+            out["top_errors"] = dict(errors.most_common(5))
+        return out

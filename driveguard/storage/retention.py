@@ -1,0 +1,176 @@
+"""Cleanup and erasure. Every step is idempotent, works in bounded chunks, and returns how many
+rows it touched (the cleanup DAG reports each count as task output and in `pipeline_run`).
+
+- dead sessions (expired, idle or revoked longer ago than SESSION_RETENTION_DAYS) and expired
+  one-time sign-in states;
+- raw snapshots older than SNAPSHOT_RAW_RETENTION_DAYS (or `raw_retention_days` in
+  monitoring_config) become one daily row per account and UTC day: an upsert of the daily rows,
+  then the delete of the raw ones, in one transaction per chunk of accounts;
+- delivered outbox rows and old audit rows past their retention;
+- the snapshot partitions of the coming months;
+- GDPR erasure: for each account with `erasure_requested_at`, revoke the Google grant (through
+  the token service), anonymise the audit rows about it, keep one anonymised audit row of the
+  erasure, and delete the account (everything else cascades).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, TextClause, text
+from sqlalchemy.orm import Session
+
+from driveguard import audit
+from driveguard.clock import Clock, utcnow
+from driveguard.config import Settings
+from driveguard.identity.sql import load_sql as identity_sql
+from driveguard.identity.tokens import TokenService, TokenUnavailable, UnknownAccount
+from driveguard.storage.monitoring import effective_config
+from driveguard.storage.sql import load_sql
+
+logger = logging.getLogger(__name__)
+
+NIL_UUID = uuid.UUID(int=0)
+ERASURE_ACTION = "account_erased"
+
+
+def _day_floor(moment: dt.datetime) -> dt.datetime:
+    moment = moment.astimezone(dt.UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_start(moment: dt.datetime, months_ahead: int = 0) -> dt.datetime:
+    index = moment.year * 12 + (moment.month - 1) + months_ahead
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.UTC)
+
+
+class Retention:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Clock = utcnow,
+        token_service_factory: Callable[[], TokenService] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.chunk = settings.pipelines.retention_chunk_size
+        self._token_service_factory = token_service_factory or (lambda: TokenService(settings, engine, clock=clock))
+
+    def _delete_in_chunks(self, statement: TextClause, **params: Any) -> int:
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                deleted = conn.execute(statement, {**params, "limit": self.chunk}).rowcount
+            total += int(deleted or 0)
+            if not deleted or deleted < self.chunk:
+                return total
+
+    # -- steps -----------------------------------------------------------------------------
+    def delete_dead_sessions(self) -> dict[str, int]:
+        now = self.clock()
+        cutoff = now - dt.timedelta(days=self.settings.pipelines.session_retention_days)
+        idle = dt.timedelta(minutes=self.settings.security.session_idle_timeout_minutes)
+        sessions = self._delete_in_chunks(
+            identity_sql("delete_dead_sessions"), cutoff=cutoff, idle_cutoff=cutoff - idle
+        )
+        states = self._delete_in_chunks(identity_sql("delete_expired_login_states"), cutoff=now - dt.timedelta(days=1))
+        return {"sessions_deleted": sessions, "login_states_deleted": states}
+
+    def downsample_snapshots(self) -> dict[str, int]:
+        config = effective_config(self.settings, self.engine)
+        cutoff = _day_floor(self.clock() - dt.timedelta(days=config.raw_retention_days))
+        daily = deleted = chunks = 0
+        after = NIL_UUID
+        while True:
+            with self.engine.connect() as conn:
+                ids = list(conn.scalars(load_sql("account_id_chunk"), {"after": after, "limit": self.chunk}))
+            if not ids:
+                break
+            after = ids[-1]
+            with self.engine.begin() as conn:  # one transaction per chunk: upsert daily, delete raw
+                params = {"account_ids": ids, "cutoff": cutoff}
+                written = len(conn.execute(load_sql("downsample_daily"), params).all())
+                if written:
+                    deleted += int(conn.execute(load_sql("delete_downsampled_raw"), params).rowcount or 0)
+                    daily += written
+                    chunks += 1
+            if len(ids) < self.chunk:
+                break
+        return {"daily_rows_upserted": daily, "raw_rows_deleted": deleted, "chunks": chunks}
+
+    def prune_outbox(self) -> dict[str, int]:
+        cutoff = self.clock() - dt.timedelta(days=self.settings.pipelines.outbox_retention_days)
+        return {"outbox_rows_deleted": self._delete_in_chunks(load_sql("prune_sent_outbox"), cutoff=cutoff)}
+
+    def prune_audit(self) -> dict[str, int]:
+        cutoff = self.clock() - dt.timedelta(days=self.settings.pipelines.audit_retention_days)
+        return {"audit_rows_deleted": self._delete_in_chunks(load_sql("prune_audit"), cutoff=cutoff)}
+
+    def ensure_partitions(self) -> dict[str, int]:
+        now = self.clock()
+        created = 0
+        for ahead in range(self.settings.pipelines.partition_months_ahead + 1):
+            start = _month_start(now, ahead)
+            name = f"storage_snapshot_p{start:%Y%m}"
+            with self.engine.begin() as conn:
+                existed = conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar_one()
+                conn.execute(load_sql("ensure_partition"), {"at": start})
+            created += 0 if existed else 1
+        return {"partitions_created": created, "months_covered": self.settings.pipelines.partition_months_ahead + 1}
+
+    def erase_requested_accounts(self) -> dict[str, int]:
+        counts = {"accounts_erased": 0, "grants_revoked": 0, "audit_rows_anonymised": 0, "erasures_deferred": 0}
+        with self.engine.connect() as conn:
+            pending = conn.execute(
+                text(
+                    "SELECT id, email, erasure_requested_at FROM google_account "
+                    "WHERE erasure_requested_at IS NOT NULL ORDER BY erasure_requested_at, id"
+                )
+            ).all()
+        if not pending:
+            return counts
+        tokens = self._token_service_factory()
+        try:
+            for account_id, email, requested_at in pending:
+                try:
+                    if tokens.revoke_grant(account_id, actor="system:erasure", end_sessions=True):
+                        counts["grants_revoked"] += 1
+                except UnknownAccount:
+                    continue
+                except TokenUnavailable as exc:
+                    # Google did not confirm the revocation: keep the request for the next run.
+                    logger.warning("erasure of account %s deferred: %s", account_id, exc.reason)
+                    counts["erasures_deferred"] += 1
+                    continue
+                with self.engine.begin() as conn:
+                    anonymised = conn.execute(
+                        load_sql("anonymise_audit"), {"account_id": account_id, "email": email}
+                    ).all()
+                    counts["audit_rows_anonymised"] += len(anonymised)
+                    deleted = conn.execute(
+                        text("DELETE FROM google_account WHERE id = :id AND erasure_requested_at IS NOT NULL"),
+                        {"id": account_id},
+                    ).rowcount
+                    if deleted:
+                        reference = hashlib.sha256(account_id.bytes).hexdigest()[:16]
+                        with Session(bind=conn) as db:
+                            audit.record(
+                                db,
+                                action=ERASURE_ACTION,
+                                actor="system:erasure",
+                                subject=None,
+                                details={"erased_ref": reference, "requested_at": requested_at},
+                            )
+                            db.flush()
+                        counts["accounts_erased"] += 1
+        finally:
+            tokens.close()
+        return counts
