@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, func, select
 
 from driveguard.config import EncryptionKey
 from driveguard.db.engine import transaction
@@ -108,13 +108,33 @@ class Vault:
         return blob is not None and self.key_id_of(bytes(blob)) != self.newest_key_id
 
 
-def reencrypt_all(engine: Engine, vault: Vault, *, batch_size: int = 200) -> ReencryptReport:
+def _sealed_under_an_older_key(vault: Vault) -> ColumnElement[bool]:
+    """Accounts holding a token whose row is not yet marked with the newest key: `reencrypt_all`'s work."""
+    access, refresh = GoogleAccount.access_token_ciphertext, GoogleAccount.refresh_token_ciphertext
+    has_tokens = access.is_not(None) | refresh.is_not(None)
+    return has_tokens & GoogleAccount.token_key_id.is_distinct_from(vault.newest_key_id)
+
+
+def count_pending_reencryption(engine: Engine, vault: Vault) -> int:
+    """How many accounts `reencrypt_all` would examine now (the total of an operator's progress bar)."""
+    with transaction(engine) as db:
+        return db.scalar(select(func.count()).select_from(GoogleAccount).where(_sealed_under_an_older_key(vault))) or 0
+
+
+def reencrypt_all(
+    engine: Engine,
+    vault: Vault,
+    *,
+    batch_size: int = 200,
+    on_batch: Callable[[int], None] | None = None,
+) -> ReencryptReport:
     """Re-seal every stored token under the newest key, one short transaction per batch.
 
     Idempotent and restartable: rows already under the newest key are skipped by the query, and
     keyset pagination on the id means an undecryptable row is counted once and never loops.
     Rows are locked (`FOR UPDATE`) so a concurrent refresh cannot be overwritten with stale
-    tokens; a refresh writes under the newest key anyway.
+    tokens; a refresh writes under the newest key anyway. `on_batch` hears how many accounts each
+    committed batch examined (the CLI's progress bar).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
@@ -124,11 +144,7 @@ def reencrypt_all(engine: Engine, vault: Vault, *, batch_size: int = 200) -> Ree
         with transaction(engine) as db:
             query = (
                 select(GoogleAccount)
-                .where(
-                    (GoogleAccount.access_token_ciphertext.is_not(None))
-                    | (GoogleAccount.refresh_token_ciphertext.is_not(None))
-                )
-                .where(GoogleAccount.token_key_id.is_distinct_from(vault.newest_key_id))
+                .where(_sealed_under_an_older_key(vault))
                 .order_by(GoogleAccount.id)
                 .limit(batch_size)
                 .with_for_update(of=GoogleAccount)
@@ -156,4 +172,6 @@ def reencrypt_all(engine: Engine, vault: Vault, *, batch_size: int = 200) -> Ree
                     setattr(account, column, blob)
                 account.token_key_id = vault.newest_key_id
                 reencrypted += 1
+        if on_batch is not None:
+            on_batch(len(accounts))
     return ReencryptReport(examined, reencrypted, failed, vault.newest_key_id)
