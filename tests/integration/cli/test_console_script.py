@@ -1,0 +1,125 @@
+"""The installed `driveguard` console script against the real database: key rotation for scripts and people."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, select
+
+from driveguard.cli import cli
+from driveguard.config import PROJECT_ROOT, generate_encryption_key, get_settings, load_settings
+from driveguard.db.engine import get_engine, transaction
+from driveguard.db.models import AuditLog, GoogleAccount
+from driveguard.identity.vault import FIELDS, Vault
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("driveguard")  # what `make install` puts on the PATH
+
+
+def seed(engine: Engine, vault: Vault, count: int) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    with transaction(engine) as db:
+        for index in range(count):
+            account = GoogleAccount(google_sub=f"{index:021d}", email=f"user{index}@example.com")
+            db.add(account)
+            db.flush()
+            sealed = {field: vault.encrypt(f"{field}-{index}", account_id=account.id, field=field) for field in FIELDS}
+            account.access_token_ciphertext = sealed["access_token"]
+            account.refresh_token_ciphertext = sealed["refresh_token"]
+            account.token_key_id = vault.newest_key_id
+            ids.append(account.id)
+    return ids
+
+
+@pytest.fixture
+def rotated_env(base_env: dict[str, str]) -> dict[str, str]:
+    """The test deployment after an operator put a new key `k9` in front of the old one."""
+    return {
+        **base_env,
+        "DRIVEGUARD_ENCRYPTION_KEYS": f"{generate_encryption_key('k9')},{base_env['DRIVEGUARD_ENCRYPTION_KEYS']}",
+        "DRIVEGUARD_ENV_FILE": "/dev/null",
+    }
+
+
+@pytest.fixture
+def old_vault(base_env: dict[str, str]) -> Vault:
+    return Vault(load_settings(base_env, env_file="/dev/null").security.encryption_keys)
+
+
+def run_console_script(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "DRIVEGUARD_", "DATABASE_"))}
+    inherited = {k: v for k, v in inherited.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR")}
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args],
+        env={**inherited, **env},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_reencrypt_json_report_from_the_installed_console_script(
+    clean_db: Engine, rotated_env: dict[str, str], old_vault: Vault
+):
+    assert CONSOLE_SCRIPT.is_file(), "run `make install` so the console script exists"
+    seed(clean_db, old_vault, 3)
+    first = run_console_script(["reencrypt-tokens", "--json", "--batch-size", "2"], rotated_env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"examined": 3, "reencrypted": 3, "failed": 0, "newest_key_id": "k9"}
+    again = run_console_script(["reencrypt-tokens", "--json"], rotated_env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"examined": 0, "reencrypted": 0, "failed": 0, "newest_key_id": "k9"}
+    with transaction(clean_db) as db:
+        assert set(db.scalars(select(GoogleAccount.token_key_id))) == {"k9"}
+
+
+def test_a_person_at_a_terminal_sees_the_progress_bar_reach_the_total(
+    clean_db: Engine, rotated_env: dict[str, str], old_vault: Vault
+):
+    seed(clean_db, old_vault, 5)
+    shown = run_console_script(["reencrypt-tokens", "--batch-size", "2"], {**rotated_env, "TTY_COMPATIBLE": "1"})
+    assert shown.returncode == 0, shown.stderr
+    assert "re-encrypted 5 of 5 accounts under key 'k9'; 0 could not be decrypted" in shown.stdout
+    assert "5/5" in shown.stderr
+
+
+@pytest.fixture
+def runner(rotated_env: dict[str, str]) -> Iterator[CliRunner]:
+    """In-process runs read `rotated_env`; the engine they open is closed again so no connection lingers."""
+    get_settings.cache_clear()
+    yield CliRunner(env=rotated_env)
+    get_settings.cache_clear()
+    get_engine(load_settings(rotated_env, env_file="/dev/null")).dispose()
+
+
+def test_undecryptable_accounts_make_the_json_report_exit_1_and_are_audited(
+    clean_db: Engine, runner: CliRunner, old_vault: Vault
+):
+    broken, *_ = seed(clean_db, old_vault, 3)
+    with transaction(clean_db) as db:
+        db.get(GoogleAccount, broken).refresh_token_ciphertext = b"DGv1\x02k1" + os.urandom(40)
+    result = runner.invoke(cli, ["reencrypt-tokens", "--json", "--batch-size", "1"])
+    assert result.exit_code == 1, result.output
+    report = {"examined": 3, "reencrypted": 2, "failed": 1, "newest_key_id": "k9"}
+    assert json.loads(result.stdout) == report
+    with transaction(clean_db) as db:
+        audited = db.scalars(select(AuditLog).where(AuditLog.action == "tokens_reencrypted")).one()
+        assert (audited.actor, audited.details) == ("cli", report)
+
+
+def test_undecryptable_accounts_are_explained_to_a_person(clean_db: Engine, runner: CliRunner, old_vault: Vault):
+    broken, *_ = seed(clean_db, old_vault, 2)
+    with transaction(clean_db) as db:
+        db.get(GoogleAccount, broken).access_token_ciphertext = b"DGv1\x02k1" + os.urandom(40)
+    result = runner.invoke(cli, ["reencrypt-tokens"])
+    assert result.exit_code == 1, result.output
+    assert "re-encrypted 1 of 2 accounts under key 'k9'; 1 could not be decrypted" in result.stdout
+    assert "DRIVEGUARD_ENCRYPTION_KEYS" in result.stderr
