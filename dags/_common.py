@@ -52,7 +52,7 @@ def runtime() -> Any:
 
 def interval(step: dt.timedelta) -> Any:
     """The run's data interval; manual runs without one use the last complete `step` before run_after."""
-    from driveguard.pipelines import Interval, floor_interval
+    from driveguard.storage.interval import Interval, floor_interval
 
     context = get_current_context()
     start, end = context.get("data_interval_start"), context.get("data_interval_end")

@@ -5,8 +5,12 @@ cuts the active accounts into keyset shards; `collect` is mapped over the shards
 `google_api` pool (Drive batches of up to 100 accounts, rate limited, failed parts retried)
 and upserts one snapshot per account for the interval; `summarize` stores the counts;
 `quality` (great-expectations) must pass before `alerts` moves the warning levels and
-writes the outbox. A shard that fails for good does not hold back the others: `summarize`,
-`quality` and `alerts` run on what was collected, and `complete` then fails the run.
+writes the outbox. `read_model` then brings the overview (`storage_latest`) up to the interval
+whether or not the gate passed: the gate holds back alerts, not the view of what was measured.
+It is an Airflow teardown task, so it runs once `alerts` is done in any state and does not decide
+the run's outcome (a failed gate still fails the run through `alerts`; a failed `read_model` tells
+ops). A shard that fails for good does not hold back the others: `summarize`, `quality`, `alerts`
+and `read_model` run on what was collected, and `complete` then fails the run.
 Param `recollect=true` re-asks Google for accounts already collected.
 """
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 
 from _common import GOOGLE_POOL, START, default_args, interval, record, runtime
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, teardown
 
 STEP = dt.timedelta(hours=1)
 
@@ -44,9 +48,7 @@ def storage_collect() -> None:
         from driveguard import pipelines
 
         recollect = bool(get_current_context()["params"].get("recollect"))
-        counts = pipelines.collect_shard(runtime(), shard, recollect=recollect)
-        pipelines.check_shard(counts)
-        return counts
+        return pipelines.collect_shard(runtime(), shard, recollect=recollect)
 
     @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:
@@ -68,6 +70,13 @@ def storage_collect() -> None:
         window = interval(STEP)
         return record(pipelines.evaluate_alerts(runtime(), window), window)
 
+    @teardown
+    def read_model() -> dict:
+        from driveguard import pipelines
+
+        window = interval(STEP)
+        return record(pipelines.refresh_read_model(runtime(), window), window)
+
     @task(trigger_rule="all_done")
     def complete(shards: list[dict], results: list[dict]) -> None:
         """Fail the run (and tell ops) if a shard was lost; the other shards are still checked and alerted on."""
@@ -77,7 +86,7 @@ def storage_collect() -> None:
 
     shards = plan()
     collected = collect.expand(shard=shards)
-    summarize(collected) >> quality() >> alerts()
+    summarize(collected) >> quality() >> alerts() >> read_model()
     complete(shards, collected)  # its own leaf: a failed quality gate still fails the run too
 
 

@@ -228,22 +228,13 @@ class TokenService:
         return RefreshOutcome.REFRESHED if refreshed else RefreshOutcome.SKIPPED
 
     def list_expiring(self, within_seconds: int, *, limit: int | None = None) -> list[uuid.UUID]:
-        """Active accounts whose access token is missing or expires within `within_seconds`, soonest first."""
+        """Accounts due for a refresh within `within_seconds` (the one rule: SQL `refresh_due_accounts`),
+        soonest first."""
+        from driveguard.identity.sql import load_sql
+
         horizon = self.clock() + dt.timedelta(seconds=within_seconds)
-        query = (
-            select(GoogleAccount.id)
-            .where(
-                GoogleAccount.status == AccountStatus.ACTIVE,
-                GoogleAccount.refresh_token_ciphertext.is_not(None),
-                GoogleAccount.erasure_requested_at.is_(None),
-                (GoogleAccount.access_token_expires_at.is_(None)) | (GoogleAccount.access_token_expires_at < horizon),
-            )
-            .order_by(GoogleAccount.access_token_expires_at.asc().nulls_first(), GoogleAccount.id)
-        )
-        if limit is not None:
-            query = query.limit(limit)
         with self.engine.connect() as conn:
-            return list(conn.scalars(query))
+            return list(conn.scalars(load_sql("refresh_due_soonest_first"), {"horizon": horizon, "limit": limit}))
 
     # -- refreshing ------------------------------------------------------------------------
 

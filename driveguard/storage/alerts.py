@@ -15,7 +15,9 @@ Evaluation works in chunks of accounts; each chunk's state changes, alerts and o
 (one per alert and target, idempotency key = alert id + target hash) commit in ONE
 transaction. An interval older than an account's last evaluated one is ignored, and alerts are
 unique per (account, interval, kind): re-running an evaluation writes nothing new. Time comes
-from the interval (its end), never from the wall clock.
+from the interval (its end), never from the wall clock. The overview's read model is not
+touched here: it has its own step (`read_model.py`), which runs even when the quality gate
+holds the alerts back.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import uuid_utils.compat as uuid_utils
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.models import AlertKind, WarningLevel
-from driveguard.storage.collection import Interval
+from driveguard.storage.interval import Interval
 from driveguard.storage.monitoring import MonitoringConfig, check_apprise_url, effective_config
 from driveguard.storage.sql import load_sql
 
@@ -185,9 +187,7 @@ class AlertEvaluator:
         after = NIL_UUID
         while True:
             with self.engine.begin() as conn:
-                # One evaluator at a time per database: concurrent runs of the same interval
-                # would otherwise race between reading the state and writing it.
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('driveguard.storage.alerts'))"))
+                conn.execute(load_sql("lock_alert_evaluation"))
                 rows = (
                     conn.execute(
                         load_sql("alert_inputs"),
@@ -269,10 +269,6 @@ class AlertEvaluator:
             alerts = [a for a in alerts if a["row"]["account_id"] in moved_ids]
         if alerts:
             self._write_alerts(conn, alerts, interval, config, now, counts)
-        conn.execute(
-            load_sql("refresh_storage_latest"),
-            {"interval_start": interval.start, "account_ids": [r["account_id"] for r in rows], "now": now},
-        )
         return counts
 
     def _write_alerts(

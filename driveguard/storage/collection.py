@@ -14,17 +14,18 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.shards import keyset_shards, shard_size_for
 from driveguard.google.drive import DriveQuotaClient, StorageQuota
 from driveguard.identity.tokens import ReauthRequired, TokenService, TokenUnavailable, UnknownAccount
+from driveguard.storage.interval import Interval
 from driveguard.storage.sql import load_sql
 
 logger = logging.getLogger(__name__)
@@ -37,37 +38,13 @@ no more than token_refresh guarantees between its runs, so collection rarely has
 
 
 @dataclass(frozen=True)
-class Interval:
-    start: dt.datetime
-    end: dt.datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("interval bounds must be timezone-aware")
-        if self.end <= self.start:
-            raise ValueError("interval end must be after its start")
-
-    @classmethod
-    def of(cls, start: dt.datetime | str, end: dt.datetime | str) -> Interval:
-        def parse(value: dt.datetime | str) -> dt.datetime:
-            moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-            return moment.astimezone(dt.UTC)
-
-        return cls(parse(start), parse(end))
-
-
-@dataclass(frozen=True)
 class SnapshotRow:
     account_id: uuid.UUID
     quota: StorageQuota
 
 
 def count_active(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            text("SELECT count(*) FROM google_account WHERE status = 'active' AND erasure_requested_at IS NULL")
-        ).scalar_one()
-    )
+    return int(conn.execute(load_sql("count_collectable_accounts")).scalar_one())
 
 
 def plan_shards(engine: Engine, configured_size: int) -> list[dict[str, Any]]:
@@ -75,6 +52,22 @@ def plan_shards(engine: Engine, configured_size: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         size = shard_size_for(count_active(conn), configured_size)
         return keyset_shards(conn, load_sql("collect_shards"), size)
+
+
+def plan_collection(engine: Engine, interval: Interval, *, every_hours: int, shard_size: int) -> dict[str, Any]:
+    """Shards to collect for the interval (none when the cadence `every_hours` skips its hour).
+
+    The shards carry the interval (ISO strings), so each mapped task knows what it collects.
+    """
+    base = {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
+    width_hours = (interval.end - interval.start).total_seconds() / 3600
+    if every_hours > 1 and width_hours < every_hours and interval.start.hour % every_hours != 0:
+        return {**base, "shards": [], "skipped": f"collect_every_hours={every_hours}"}
+    partition = ensure_partition(engine, interval.start)
+    shards = plan_shards(engine, shard_size)
+    for shard in shards:
+        shard.update(base)
+    return {**base, "shards": shards, "partition": partition, "skipped": None}
 
 
 def ensure_partition(engine: Engine, at: dt.datetime) -> str:
@@ -114,6 +107,19 @@ def upsert_snapshots(
         counts["inserted" if inserted else "updated"] += 1
     counts["unchanged"] = len(rows) - counts["inserted"] - counts["updated"]
     return counts
+
+
+class CollectionIncomplete(Exception):
+    """Some accounts of the shard still have no snapshot after every retry of transient errors."""
+
+
+def check_shard(counts: Mapping[str, Any]) -> None:
+    """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps."""
+    missing = int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+    if missing:
+        raise CollectionIncomplete(
+            f"{missing} account(s) got no snapshot after retries (Drive or token endpoint): {counts.get('top_errors')}"
+        )
 
 
 def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:

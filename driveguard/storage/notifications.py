@@ -59,6 +59,9 @@ class OutboxMessage:
 
 
 Sender = Callable[[OutboxMessage], "tuple[bool, str | None]"]
+"""Delivers one message: (delivered, error). `apprise_send` in production."""
+AfterSend = Callable[[OutboxMessage, bool], None]
+"""Called after each send and before its outcome is recorded: the window a crash leaves open."""
 
 
 def with_idempotency(target: str, key: str) -> str:
@@ -102,10 +105,6 @@ def apprise_send(message: OutboxMessage) -> tuple[bool, str | None]:
     return False, _scrub(detail[-1000:] or "apprise reported a delivery failure", message.target)
 
 
-class SimulatedCrash(BaseException):
-    """Raised by test hooks to stop the dispatcher like a killed process would (no cleanup)."""
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -114,7 +113,7 @@ class Dispatcher:
         *,
         clock: Clock = utcnow,
         sender: Sender = apprise_send,
-        after_send: Callable[[OutboxMessage, bool], None] | None = None,
+        after_send: AfterSend | None = None,
         rng: random.Random | None = None,
     ) -> None:
         p = settings.pipelines

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from driveguard.storage.collection import Interval
+from driveguard.storage.interval import Interval
 from driveguard.storage.sql import load_sql
 
 logger = logging.getLogger(__name__)

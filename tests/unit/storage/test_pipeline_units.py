@@ -10,18 +10,21 @@ import uuid
 import pytest
 from support.clock import FakeTime
 
+from driveguard.backoff import Backoff
 from driveguard.config import generate_encryption_key, load_settings
 from driveguard.db.models import AlertKind, WarningLevel
 from driveguard.db.shards import shard_size_for
 from driveguard.google.drive import parse_storage_quota
 from driveguard.google.ratelimit import TokenBucket
 from driveguard.google.reports import parse_report
-from driveguard.google.retry import Backoff, Failure, classify, google_error
-from driveguard.pipelines import floor_interval, sum_counts
+from driveguard.google.retry import Failure, classify, google_error
 from driveguard.storage.alerts import Thresholds, decide, idempotency_key, next_level, targets_for, usage_percent
-from driveguard.storage.collection import Interval
+from driveguard.storage.backfill import not_ready_reschedule_at
+from driveguard.storage.collection import CollectionIncomplete, check_shard
+from driveguard.storage.interval import Interval, floor_interval
 from driveguard.storage.monitoring import ConfigValidationError, check_apprise_url, defaults, validate_patch
 from driveguard.storage.notifications import with_idempotency
+from driveguard.storage.runs import ShardsFailed, check_all_shards, sum_counts
 
 N, W, C = WarningLevel.NORMAL, WarningLevel.WARNING, WarningLevel.CRITICAL
 T = Thresholds(warning=80, critical=90, margin=2)
@@ -72,7 +75,7 @@ def test_token_bucket_throttles_on_rate_limits_and_recovers_to_the_ceiling():
 
 
 def test_backoff_is_capped_exponential_with_jitter_and_honours_retry_after():
-    backoff = Backoff(1.0, 8.0, rng=random.Random(7))  # noqa: S311 - jitter, not security
+    backoff = Backoff(0.5, 8.0, rng=random.Random(7).random)  # noqa: S311 - jitter, not security
     delays = [backoff.delay(n) for n in range(1, 7)]
     for n, delay in enumerate(delays, start=1):
         ceiling = min(8.0, 2 ** (n - 1))
@@ -236,6 +239,24 @@ def test_manual_runs_without_a_data_interval_use_the_last_complete_one():
     assert daily.start == dt.datetime(2026, 11, 19, tzinfo=dt.UTC)
 
 
+def test_intervals_are_utc_aware_and_never_empty():
+    assert Interval.of("2026-11-20T11:00:00+01:00", "2026-11-20T12:00:00+01:00") == Interval(
+        AT, AT + dt.timedelta(hours=1)
+    )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Interval(dt.datetime(2026, 11, 20, 10), dt.datetime(2026, 11, 20, 11))
+    with pytest.raises(ValueError, match="after its start"):
+        Interval(AT, AT)
+
+
+def test_a_day_google_has_not_published_is_looked_at_again_until_it_is_too_old_to_wait_for():
+    day = Interval(AT - DAY, AT)
+    waiting = {"retry_seconds": 3600, "max_wait_days": 7}
+    assert not_ready_reschedule_at(AT + DAY, day, **waiting) == AT + DAY + dt.timedelta(hours=1)
+    assert not_ready_reschedule_at(AT + 7 * DAY, day, **waiting) is not None
+    assert not_ready_reschedule_at(AT + 7 * DAY + dt.timedelta(seconds=1), day, **waiting) is None
+
+
 def test_shards_grow_to_stay_under_airflows_map_limit_and_counts_add_up():
     assert shard_size_for(10, 500) == 500
     assert shard_size_for(2_000_000, 500) == 2000  # 1000 shards at most
@@ -245,16 +266,12 @@ def test_shards_grow_to_stay_under_airflows_map_limit_and_counts_add_up():
 
 
 def test_a_lost_shard_fails_the_summary_after_its_counts_are_kept():
-    from driveguard.pipelines import ShardsFailed, check_all_shards
-
     check_all_shards([{"shard": 0}, {"shard": 1}], [{"refreshed": 1}, {"refreshed": 2}])
     with pytest.raises(ShardsFailed, match="1 of 2"):
         check_all_shards([{"shard": 0}, {"shard": 1}], [{"refreshed": 1}])
 
 
 def test_a_shard_with_accounts_left_without_a_snapshot_is_retried():
-    from driveguard.pipelines import CollectionIncomplete, check_shard
-
     check_shard({"collected": 10, "failed_transient": 0, "token_unavailable": 0})
     with pytest.raises(CollectionIncomplete, match="2 account"):
         check_shard({"collected": 8, "failed_transient": 2})

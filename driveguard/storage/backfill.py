@@ -1,0 +1,117 @@
+"""Past days of storage from Admin Reports (`userUsageReport`) for a Workspace domain.
+
+Signed in as GOOGLE_WORKSPACE_ADMIN_EMAIL (who granted the Reports scope through sign-in), one
+day is read completely before anything is written: Google publishes a day 2-3 days late, and a
+"not yet available" page must leave the day untouched, never stored as zero. Rows are upserted
+per account and day (source `reports_usage`, granularity `daily`), so a rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from driveguard.clock import Clock, utcnow
+from driveguard.config import SCOPE_REPORTS_USAGE, Settings
+from driveguard.google.drive import StorageQuota
+from driveguard.google.ratelimit import TokenBucket
+from driveguard.google.reports import ReportsClient, UserUsage
+from driveguard.identity.tokens import TokenService
+from driveguard.storage.collection import SOURCE_REPORTS, SnapshotRow, ensure_partition, upsert_snapshots
+from driveguard.storage.interval import Interval
+from driveguard.storage.sql import load_sql
+
+
+class BackfillNotConfigured(Exception):
+    """No Workspace admin (GOOGLE_WORKSPACE_ADMIN_EMAIL) signed in with the Reports scope."""
+
+
+def workspace_admin(engine: Engine, email: str | None) -> uuid.UUID:
+    """The admin's account id; BackfillNotConfigured says which of the three preconditions is missing."""
+    if not email:
+        raise BackfillNotConfigured("GOOGLE_WORKSPACE_ADMIN_EMAIL is not set: no Workspace domain to backfill")
+    with engine.connect() as conn:
+        row = conn.execute(load_sql("workspace_admin_account"), {"email": email}).first()
+    if row is None:
+        raise BackfillNotConfigured(f"the Workspace admin {email} has not signed in to Driveguard")
+    if SCOPE_REPORTS_USAGE not in (row.granted_scopes or []):
+        raise BackfillNotConfigured(f"the Workspace admin {email} has not granted {SCOPE_REPORTS_USAGE}")
+    account_id: uuid.UUID = row.id
+    return account_id
+
+
+def not_ready_reschedule_at(
+    now: dt.datetime, interval: Interval, *, retry_seconds: float, max_wait_days: float
+) -> dt.datetime | None:
+    """When to look again for a day Google has no data for yet; None when it is too old to wait for."""
+    if now - interval.end > dt.timedelta(days=max_wait_days):
+        return None
+    return now + dt.timedelta(seconds=retry_seconds)
+
+
+class ReportsBackfill:
+    """Stores one day of the domain's usage report for every account Driveguard knows."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        tokens: TokenService,
+        *,
+        clock: Clock = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.tokens = tokens
+        self.clock = clock
+        self.sleep = sleep
+        self.monotonic = monotonic
+
+    def day(self, interval: Interval) -> dict[str, Any]:
+        """Raises DataNotYetAvailable when Google has no data for the day yet (retry later, never
+        zero) and BackfillNotConfigured without a signed-in Workspace admin."""
+        admin_id = workspace_admin(self.engine, self.settings.google.workspace_admin_email)
+        token = self.tokens.get_access_token(admin_id).token
+        day = interval.start.date()
+        limiter = TokenBucket(self.settings.google.rate_limit_per_minute, sleep=self.sleep, clock=self.monotonic)
+        client = ReportsClient(self.settings, token, limiter=limiter, sleep=self.sleep)
+        usages = list(client.usage(day))  # all pages first: a late "not available" writes nothing
+        rows = self._rows(usages)
+        ensure_partition(self.engine, interval.start)
+        with self.engine.begin() as conn:
+            written = upsert_snapshots(
+                conn, rows, interval, collected_at=self.clock(), source=SOURCE_REPORTS, granularity="daily"
+            )
+        return {
+            "date": day.isoformat(),
+            "reported_users": len(usages),
+            "matched_accounts": len(rows),
+            "unknown_users": len(usages) - len(rows),
+            "pages": client.pages,
+            "inserted": written["inserted"],
+            "updated": written["updated"],
+            "unchanged": written["unchanged"],
+        }
+
+    def _rows(self, usages: list[UserUsage]) -> list[SnapshotRow]:
+        """Snapshot rows for the reported users Driveguard knows; the others are only counted."""
+        emails = sorted({u.email for u in usages})
+        with self.engine.connect() as conn:
+            known = {row.email: row.id for row in conn.execute(load_sql("reported_accounts"), {"emails": emails})}
+        return [
+            SnapshotRow(
+                known[u.email],
+                StorageQuota(
+                    usage=u.usage_bytes, limit=u.limit_bytes, usage_in_drive=u.usage_in_drive_bytes, usage_in_trash=None
+                ),
+            )
+            for u in usages
+            if u.email in known
+        ]
