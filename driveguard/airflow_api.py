@@ -112,9 +112,16 @@ class AirflowClient:
         raise AssertionError("unreachable")
 
     # -- the calls Driveguard makes --------------------------------------------------------
-    def health(self) -> Any:
+    def health(self) -> dict[str, Any]:
+        """Airflow's own health (no login needed): `ok` when it answers 200 and its metadata database
+        is healthy, with each component's status. The one probe `GET /api/health` reports."""
         response = self._send("GET", "/api/v2/monitor/health")
-        return response.json() if response.status_code == 200 else None
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        body = response.json() if is_json else {}
+        parts = body.items() if isinstance(body, dict) else ()
+        components = {name: part.get("status") for name, part in parts if isinstance(part, dict)}
+        healthy = response.status_code == 200 and components.get("metadatabase") == "healthy"
+        return {"ok": healthy, "url": self.base_url, "status_code": response.status_code, "components": components}
 
     def get_dag(self, dag_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/api/v2/dags/{quote(dag_id)}")

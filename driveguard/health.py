@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, text
 
+from driveguard.airflow_api import AirflowClient
 from driveguard.config import Settings
 from driveguard.db import migrate
 
@@ -56,15 +57,12 @@ def check_http(name: str, url: str, timeout: float = 2.0) -> Check:
     return _timed(name, probe)
 
 
-def check_airflow(api_url: str, timeout: float = 3.0) -> Check:
+def check_airflow(settings: Settings, timeout: float = 3.0) -> Check:
     """Airflow's own health: reachable, metadata database healthy, and each component's status."""
 
     def probe() -> dict[str, Any]:
-        response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=timeout)
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-        components = {name: part.get("status") for name, part in body.items() if isinstance(part, dict)}
-        healthy = response.status_code == 200 and components.get("metadatabase") == "healthy"
-        return {"ok": healthy, "url": api_url, "status_code": response.status_code, "components": components}
+        with AirflowClient.from_settings(settings, timeout=timeout) as client:
+            return client.health()
 
     return _timed("airflow", probe)
 
@@ -75,7 +73,7 @@ def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
     checks = [
         check_database(engine),
         check_migrations(engine),
-        check_airflow(settings.airflow.api_url),
+        check_airflow(settings),
         check_http(google_name, settings.google.endpoints.jwks_uri),
     ]
     by_name = {check.name: check for check in checks}

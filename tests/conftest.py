@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from support.airflow_harness import ADMIN_EMAIL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 from support.database import PostgresForTests
 from support.emulator import GoogleEmulator
+from support.emulator_admin import AdminClient, serve
 from support.receivers import HttpReceiver, SmtpReceiver
 from support.servers import serve_asgi
 
@@ -20,7 +21,6 @@ from driveguard.db import migrate
 from driveguard.db.engine import make_engine
 from driveguard.db.models import DefaultBase
 from emulator import Client, EmulatorState
-from emulator.testing import AdminClient, serve
 from launcher.airflow_env import ops_connection
 
 

@@ -27,9 +27,10 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from driveguard.backoff import Backoff
 from driveguard.config import Settings
 from driveguard.google.ratelimit import TokenBucket
-from driveguard.google.retry import Backoff, Failure, GoogleError, google_error, transport_error
+from driveguard.google.retry import Failure, GoogleError, api_backoff, google_error, transport_error
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +152,14 @@ class DriveQuotaClient:
         clock: Callable[[], float] = time.monotonic,
         transport_factory: Callable[[], httplib2.Http] | None = None,
     ) -> None:
-        pipelines = settings.pipelines
         self.settings = settings
         self.batch_uri = settings.google.endpoints.drive_batch_url
-        self.batch_size = min(MAX_BATCH_PARTS, batch_size or pipelines.batch_size)
-        self.max_attempts = max_attempts or pipelines.google_max_attempts
+        self.batch_size = min(MAX_BATCH_PARTS, batch_size or settings.pipelines.batch_size)
+        self.backoff = backoff or api_backoff(settings)
+        self.max_attempts = max_attempts or self.backoff.max_attempts
         self.sleep = sleep
         self.clock = clock
         self.limiter = limiter or TokenBucket(settings.google.rate_limit_per_minute, sleep=sleep, clock=clock)
-        self.backoff = backoff or Backoff(pipelines.google_backoff_base_seconds, pipelines.google_backoff_max_seconds)
         timeout = settings.google.request_timeout_seconds
         self._transport_factory = transport_factory or (lambda: httplib2.Http(timeout=timeout))
         self._transport = self._transport_factory()
@@ -204,7 +204,7 @@ class DriveQuotaClient:
                     throttled = True
                 if outcome.kind.retryable and item.attempts < self.max_attempts:
                     result.stats.retried_parts += 1
-                    due = self.clock() + self.backoff.delay(item.attempts, outcome.retry_after)
+                    due = self.clock() + self.backoff.delay(item.attempts - 1, retry_after=outcome.retry_after)
                     heapq.heappush(queue, (due, next(counter), item))
                 else:
                     result.errors[item.key] = outcome

@@ -9,11 +9,9 @@ never reaches an exception message, a log line or a repr (the dataclasses hide t
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import logging
-import random
 import re
 import threading
 import time
@@ -25,15 +23,18 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
+from driveguard.backoff import FULL_JITTER, Backoff
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
+from driveguard.google.retry import google_error
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 ID_TOKEN_LEEWAY_SECONDS = 120
 JWKS_MIN_TTL, JWKS_DEFAULT_TTL, JWKS_MAX_TTL = 60, 3600, 86400
 JWKS_FORCED_REFETCH_INTERVAL = 10.0
+TOKEN_ENDPOINT_BACKOFF = Backoff(base_seconds=0.5, cap_seconds=8.0, jitter=FULL_JITTER, max_attempts=4)
+"""Short waits: a person may be waiting on the code exchange, and a refresh holds a row lock."""
 
 
 class GoogleOAuthError(Exception):
@@ -83,22 +84,6 @@ class GoogleIdentity:
     hosted_domain: str | None = None
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with full jitter: sleep U(0, min(cap, base * 2**attempt))."""
-
-    max_attempts: int = 4
-    base_seconds: float = 0.5
-    cap_seconds: float = 8.0
-
-    def delay(self, attempt: int, rng: Callable[[], float], retry_after: float | None = None) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * (2**attempt))
-        wait = rng() * ceiling
-        if retry_after is not None:
-            wait = max(wait, min(self.cap_seconds, retry_after))
-        return wait
-
-
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
@@ -106,13 +91,6 @@ def b64url(data: bytes) -> str:
 def pkce_challenge(verifier: str) -> str:
     """The S256 code challenge of a PKCE verifier (RFC 7636 section 4.2)."""
     return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str | None]:
@@ -195,14 +173,14 @@ class GoogleOAuthClient:
         clock: Clock = utcnow,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.google = settings.google
         self.http = http or httpx.Client(timeout=settings.google.request_timeout_seconds)
         self._owns_http = http is None
         self.clock = clock
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or TOKEN_ENDPOINT_BACKOFF
         self.sleep = sleep
         self.rng = rng
         self.jwks = JwksCache(settings.google.endpoints.jwks_uri, self.http)
@@ -244,7 +222,8 @@ class GoogleOAuthClient:
     # -- token endpoint --------------------------------------------------------------------
 
     def _post_form(self, url: str, form: dict[str, str], what: str) -> httpx.Response:
-        """POST with retries on 429/5xx/timeouts; returns the final non-retryable response."""
+        """POST with retries on what `google.retry.classify` calls retryable and on timeouts; returns
+        the final non-retryable response."""
         attempts = self.backoff.max_attempts
         last_error: TransientGoogleError | None = None
         for attempt in range(attempts):
@@ -256,11 +235,12 @@ class GoogleOAuthClient:
             except httpx.TransportError as exc:
                 last_error = TransientGoogleError("network_error", f"{what}: {type(exc).__name__}")
             else:
-                if response.status_code not in RETRYABLE_STATUSES:
+                failure = google_error(response.status_code, response.content, response.headers.get("retry-after"))
+                if not failure.kind.retryable:
                     return response
                 error, description = _error_of(response)
                 last_error = TransientGoogleError(error, description, status=response.status_code)
-                retry_after = _retry_after(response)
+                retry_after = failure.retry_after
             if attempt + 1 < attempts:
                 wait = self.backoff.delay(attempt, self.rng, retry_after)
                 logger.info("%s failed transiently (%s); retry %d in %.2fs", what, last_error.error, attempt + 1, wait)
@@ -402,6 +382,3 @@ class GoogleOAuthClient:
             hosted_domain=str(claims["hd"])[:255] if claims.get("hd") else None,
         )
 
-
-def expiry_from(now: dt.datetime, expires_in: int) -> dt.datetime:
-    return now + dt.timedelta(seconds=expires_in)

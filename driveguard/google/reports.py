@@ -20,10 +20,11 @@ import httplib2
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from driveguard.backoff import Backoff
 from driveguard.config import Settings
 from driveguard.google.drive import AccessTokenCredentials
 from driveguard.google.ratelimit import TokenBucket
-from driveguard.google.retry import Backoff, GoogleError, google_error, transport_error
+from driveguard.google.retry import GoogleError, api_backoff, google_error, transport_error
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +117,10 @@ class ReportsClient:
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 1000,
     ) -> None:
-        pipelines = settings.pipelines
         self.service = reports_service(settings, access_token)
         self.limiter = limiter or TokenBucket(settings.google.rate_limit_per_minute, sleep=sleep)
-        self.backoff = backoff or Backoff(pipelines.google_backoff_base_seconds, pipelines.google_backoff_max_seconds)
-        self.max_attempts = max_attempts or pipelines.google_max_attempts
+        self.backoff = backoff or api_backoff(settings)
+        self.max_attempts = max_attempts or self.backoff.max_attempts
         self.sleep = sleep
         self.page_size = max(1, min(1000, page_size))
         self.pages = 0
@@ -149,7 +149,7 @@ class ReportsClient:
                 error = transport_error(exc)
             if not error.kind.retryable or attempt >= self.max_attempts:
                 raise ReportsError(error)
-            delay = self.backoff.delay(attempt, error.retry_after)
+            delay = self.backoff.delay(attempt - 1, retry_after=error.retry_after)
             logger.info("Reports page for %s failed (%s); retrying in %.1fs", date, error.describe(), delay)
             self.sleep(delay)
 

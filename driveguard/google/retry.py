@@ -1,20 +1,21 @@
-"""Which Google failures are worth retrying, and how long to wait before the next try.
+"""Which Google failures are worth retrying: the one classification the OAuth endpoints, Drive
+and Reports share (how long to wait is `driveguard.backoff`).
 
-Google's guidance: retry 429, 403 `rateLimitExceeded`/`userRateLimitExceeded` and 5xx with
-exponential backoff and jitter; never retry a 401 without a fresh token; everything else is
-final. `Backoff` is pure (injectable RNG) so fault suites can assert exact schedules.
+Google's guidance: retry 429, 403 `rateLimitExceeded`/`userRateLimitExceeded`, 408 and 5xx with
+exponential backoff and jitter; never retry a 401 without a fresh token; everything else is final.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from driveguard.backoff import Backoff
+from driveguard.config import Settings
+
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
-TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 
 
 class Failure(enum.StrEnum):
@@ -43,6 +44,12 @@ class GoogleError:
         return f"HTTP {self.status}{reason}: {self.message}"[:300]
 
 
+def api_backoff(settings: Settings) -> Backoff:
+    """Drive's and Reports' retry policy, from GOOGLE_BACKOFF_* and GOOGLE_MAX_ATTEMPTS."""
+    p = settings.pipelines
+    return Backoff(p.google_backoff_base_seconds, p.google_backoff_max_seconds, max_attempts=p.google_max_attempts)
+
+
 def error_details(content: bytes | str | None) -> tuple[str | None, str]:
     """Google's `errors[0].reason` and `message` from an error body (any shape tolerated)."""
     if not content:
@@ -63,9 +70,10 @@ def error_details(content: bytes | str | None) -> tuple[str | None, str]:
 
 
 def classify(status: int, reason: str | None) -> Failure:
+    """What an HTTP status (and Google's `reason`) means for a retry."""
     if status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS):
         return Failure.RATE_LIMITED
-    if status in TRANSIENT_STATUSES or status >= 500:
+    if status == 408 or status >= 500:
         return Failure.TRANSIENT
     if status == 401:
         return Failure.AUTH
@@ -73,6 +81,7 @@ def classify(status: int, reason: str | None) -> Failure:
 
 
 def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not something Google sends)."""
     if not value:
         return None
     try:
@@ -91,19 +100,3 @@ def transport_error(exc: BaseException) -> GoogleError:
     """A timeout, reset connection or unparsable batch: the whole round trip is worth retrying."""
     return GoogleError(0, type(exc).__name__, str(exc)[:200], Failure.TRANSIENT)
 
-
-@dataclass
-class Backoff:
-    """Capped exponential backoff with "equal jitter": a delay in [d/2, d], d = base * 2^(n-1)."""
-
-    base_seconds: float = 1.0
-    max_seconds: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
-        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
-        wait = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_seconds))
-        return wait

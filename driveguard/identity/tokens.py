@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -28,25 +27,27 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import httpx
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from driveguard import audit
 from driveguard.audit import Action, RequestContext
+from driveguard.backoff import Backoff
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.engine import transaction
-from driveguard.db.models import AccountStatus, GoogleAccount, UserSession
+from driveguard.db.models import AccountStatus, GoogleAccount
 from driveguard.google.oauth import (
-    Backoff,
     GoogleIdentity,
     GoogleOAuthClient,
     GoogleOAuthError,
     InvalidGrant,
     TokenResponse,
 )
+from driveguard.identity.sessions import RevokeReason, SessionService
+from driveguard.identity.sql import load_sql
 from driveguard.identity.vault import Vault, VaultError
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class TokenService:
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] | None = None,
         lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.settings = settings
@@ -143,6 +144,7 @@ class TokenService:
         self.oauth = GoogleOAuthClient(settings, http, backoff=backoff, sleep=sleep, rng=rng)
         self.default_margin = max(settings.security.token_refresh_margin_seconds, GOOGLE_AUTH_REFRESH_THRESHOLD_SECONDS)
         self.lock_timeout_ms = int(lock_timeout_seconds * 1000)
+        self.sessions = SessionService(settings, clock=clock)
 
     def close(self) -> None:
         self.oauth.close()
@@ -239,7 +241,7 @@ class TokenService:
     # -- refreshing ------------------------------------------------------------------------
 
     def _lock(self, db: Session, account_id: uuid.UUID) -> GoogleAccount:
-        db.execute(text(f"SET LOCAL lock_timeout = {self.lock_timeout_ms}"))
+        db.execute(load_sql("set_lock_timeout"), {"milliseconds": str(self.lock_timeout_ms)})
         try:
             account = db.scalars(
                 select(GoogleAccount)
@@ -418,12 +420,7 @@ class TokenService:
             account.access_token_expires_at = None
             ended = 0
             if end_sessions:
-                result = db.execute(
-                    update(UserSession)
-                    .where(UserSession.account_id == account_id, UserSession.revoked_at.is_(None))
-                    .values(revoked_at=self.clock(), revoked_reason="grant_revoked")
-                )
-                ended = int(result.rowcount)  # type: ignore[attr-defined]
+                ended = self.sessions.revoke_all(db, account_id, reason=RevokeReason.GRANT_REVOKED)
             if was_live or ended:
                 audit.record(
                     db,

@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
+from driveguard.backoff import EQUAL_JITTER, Backoff
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.storage.monitoring import redact_target
@@ -129,8 +130,9 @@ class Dispatcher:
         self.batch_size = p.notify_batch_size
 
     def backoff(self, attempts: int) -> dt.timedelta:
-        ceiling = min(self.cap, self.base * 2 ** max(0, attempts - 1))
-        return dt.timedelta(seconds=ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+        """How long a row that failed its `attempts`-th delivery waits (the product's one backoff policy)."""
+        policy = Backoff(self.base, self.cap, jitter=EQUAL_JITTER, rng=self.rng.random)
+        return dt.timedelta(seconds=policy.delay(attempts - 1))
 
     def claim(self) -> list[OutboxMessage]:
         now = self.clock()

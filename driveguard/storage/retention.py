@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, TextClause, text
+from sqlalchemy import Engine, TextClause
 from sqlalchemy.orm import Session
 
 from driveguard import audit
@@ -116,25 +116,18 @@ class Retention:
 
     def ensure_partitions(self) -> dict[str, int]:
         now = self.clock()
-        created = 0
-        for ahead in range(self.settings.pipelines.partition_months_ahead + 1):
-            start = _month_start(now, ahead)
-            name = f"storage_snapshot_p{start:%Y%m}"
-            with self.engine.begin() as conn:
-                existed = conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar_one()
-                conn.execute(load_sql("ensure_partition"), {"at": start})
-            created += 0 if existed else 1
-        return {"partitions_created": created, "months_covered": self.settings.pipelines.partition_months_ahead + 1}
+        months = self.settings.pipelines.partition_months_ahead + 1
+        with self.engine.begin() as conn:
+            before = conn.execute(load_sql("count_snapshot_partitions")).scalar_one()
+            for ahead in range(months):
+                conn.execute(load_sql("ensure_partition"), {"at": _month_start(now, ahead)})
+            created = conn.execute(load_sql("count_snapshot_partitions")).scalar_one() - before
+        return {"partitions_created": created, "months_covered": months}
 
     def erase_requested_accounts(self) -> dict[str, int]:
         counts = {"accounts_erased": 0, "grants_revoked": 0, "audit_rows_anonymised": 0, "erasures_deferred": 0}
         with self.engine.connect() as conn:
-            pending = conn.execute(
-                text(
-                    "SELECT id, email, erasure_requested_at FROM google_account "
-                    "WHERE erasure_requested_at IS NOT NULL ORDER BY erasure_requested_at, id"
-                )
-            ).all()
+            pending = conn.execute(load_sql("erasure_requests")).all()
         if not pending:
             return counts
         tokens = self._token_service_factory()
@@ -155,10 +148,7 @@ class Retention:
                         load_sql("anonymise_audit"), {"account_id": account_id, "email": email}
                     ).all()
                     counts["audit_rows_anonymised"] += len(anonymised)
-                    deleted = conn.execute(
-                        text("DELETE FROM google_account WHERE id = :id AND erasure_requested_at IS NOT NULL"),
-                        {"id": account_id},
-                    ).rowcount
+                    deleted = conn.execute(load_sql("delete_erased_account"), {"id": account_id}).rowcount
                     if deleted:
                         reference = hashlib.sha256(account_id.bytes).hexdigest()[:16]
                         with Session(bind=conn) as db:

@@ -23,10 +23,10 @@ from support.airflow_harness import (
     ensure_template,
 )
 from support.database import PostgresForTests
+from support.emulator_admin import AdminClient
 from support.receivers import HttpReceiver
 
 from driveguard.config import GOOGLE_API_POOL, Settings
-from emulator.testing import AdminClient
 
 
 @pytest.fixture(scope="session")

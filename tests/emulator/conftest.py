@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support.emulator_admin import AdminClient, RunningEmulator, serve
 
 from emulator import Client, EmulatorState
-from emulator.testing import AdminClient, RunningEmulator, serve
 
 CLIENT_ID = "emulator-tests.apps.googleusercontent.com"
 CLIENT_SECRET = "emulator-tests-secret"

@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+from support.emulator_admin import AdminClient, RunningEmulator, serve
 
 from emulator import EmulatorConfig, EmulatorState
-from emulator.testing import AdminClient, RunningEmulator, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

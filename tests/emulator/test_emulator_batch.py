@@ -13,8 +13,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 DRIVE_METADATA = "https://www.googleapis.com/auth/drive.metadata.readonly"
 

@@ -11,8 +11,7 @@ from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 
 def drive(emu: RunningEmulator, token: str) -> Any:

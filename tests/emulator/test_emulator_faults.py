@@ -9,8 +9,7 @@ import pytest
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.oauth2.credentials import Credentials
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 
 def about(emu: RunningEmulator, token: object) -> httpx.Response:

@@ -13,8 +13,7 @@ import google.auth.transport.requests
 import httpx
 import pytest
 from google.oauth2 import id_token
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 SCOPES = "openid email profile https://www.googleapis.com/auth/drive.metadata.readonly"
 

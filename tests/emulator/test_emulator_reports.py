@@ -11,8 +11,7 @@ import pytest
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 REPORTS = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 PARAMS = "accounts:used_quota_in_mb,accounts:drive_used_quota_in_mb,accounts:total_quota_in_mb"

@@ -10,8 +10,7 @@ from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.oauth2 import id_token
 from google.oauth2.credentials import Credentials
-
-from emulator.testing import RunningEmulator
+from support.emulator_admin import RunningEmulator
 
 
 def credentials(emu: RunningEmulator, tokens: dict[str, object]) -> Credentials:

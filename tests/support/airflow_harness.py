@@ -30,9 +30,9 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from driveguard.config import PROJECT_ROOT, SCOPE_DRIVE_METADATA, Settings
-from emulator.testing import AdminClient
 from launcher import embedded
 from support.database import PostgresForTests
+from support.emulator_admin import AdminClient
 
 AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
 TEMPLATE = "airflow_tpl_" + AIRFLOW_VERSION.replace(".", "_")

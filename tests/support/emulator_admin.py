@@ -1,48 +1,29 @@
-"""Helpers for test suites: run the emulator in a background thread, drive its admin API.
+"""Test helpers for the emulator: serve it in a background thread, drive its admin API.
 
 `serve()` starts a real uvicorn server on a free loopback port (real HTTP, as the product
-will see it); `AdminClient` wraps the `/_emulator/` routes with small typed methods.
+will see it); `AdminClient` wraps the `/_emulator/` routes with small typed methods. They live
+with the tests, not in the emulator package: the emulator itself never needs them.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 
-from .app import create_app
-from .state import EmulatorState
+from emulator.app import create_app
+from emulator.state import EmulatorState
+from support.servers import serve_asgi
 
 
 @contextmanager
 def serve(state: EmulatorState | None = None, *, log_level: str = "warning") -> Iterator[str]:
     """Serve the emulator on 127.0.0.1:<free port>; yield its base URL; stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(state), log_level=log_level, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the emulator did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(create_app(state), log_level=log_level) as base_url:
+        yield base_url
 
 
 class AdminClient:

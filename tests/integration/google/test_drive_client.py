@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from support.airflow_harness import CLIENT_ID, LOGIN_SCOPES
 from support.clock import FakeTime
+from support.emulator_admin import AdminClient
 
 from driveguard.config import Settings
 from driveguard.google.drive import DriveQuotaClient
 from driveguard.google.ratelimit import TokenBucket
 from driveguard.google.retry import Failure
-from emulator.testing import AdminClient
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from support.signin import Stack
 
+from driveguard.backoff import FULL_JITTER, Backoff
 from driveguard.db.engine import make_engine, transaction
 from driveguard.db.models import AccountStatus, AuditLog
-from driveguard.google.oauth import Backoff
 from driveguard.identity.tokens import (
     AccessToken,
     ReauthRequired,
@@ -62,7 +62,7 @@ def test_google_5xx_is_retried_with_backoff_then_succeeds(stack: Stack):
     account_id = stack.seed_account(EMAIL)
     stack.advance(3600)
     stack.emu.faults({"group": "token", "error_burst": {"status": 503, "count": 2}})
-    service = stack.token_service(backoff=Backoff(max_attempts=4, base_seconds=0.5, cap_seconds=4))
+    service = stack.token_service(backoff=Backoff(max_attempts=4, base_seconds=0.5, cap_seconds=4, jitter=FULL_JITTER))
     token = service.get_access_token(account_id)
     assert token.expires_at > stack.clock()
     assert len(stack.sleeps.calls) == 2

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from driveguard.backoff import FULL_JITTER, Backoff
 from driveguard.config import LOGIN_SCOPES, generate_encryption_key, load_settings
 from driveguard.google.oauth import (
-    Backoff,
     GoogleOAuthClient,
     GoogleOAuthError,
     InvalidGrant,
@@ -84,7 +84,7 @@ def test_next_must_be_a_same_site_relative_path(value, expected):
 
 
 def test_backoff_is_capped_exponential_with_full_jitter():
-    backoff = Backoff(max_attempts=6, base_seconds=0.5, cap_seconds=4)
+    backoff = Backoff(max_attempts=6, base_seconds=0.5, cap_seconds=4, jitter=FULL_JITTER)
     assert [backoff.delay(n, lambda: 1.0) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert backoff.delay(3, lambda: 0.0) == 0.0
     assert backoff.delay(0, lambda: 0.0, retry_after=2) == 2  # Retry-After is a floor...
