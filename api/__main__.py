@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from driveguard.config import get_settings
+from driveguard.config import ConfigError, get_settings
+from driveguard.db.engine import resolve_database_url
 
 
 class StripQueryStrings(logging.Filter):
@@ -31,8 +33,15 @@ def log_config() -> dict:
     return config
 
 
-def main() -> None:
-    settings = get_settings()
+def main() -> int:
+    """Serve, or exit 2 naming every bad setting (DATABASE_URL included) before anything starts:
+    an operator reads a message, not a traceback from inside uvicorn's app factory."""
+    try:
+        settings = get_settings()
+        resolve_database_url(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -43,7 +52,8 @@ def main() -> None:
         log_level="info",
         log_config=log_config(),
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

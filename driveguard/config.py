@@ -102,7 +102,6 @@ class GoogleSettings:
 class DatabaseSettings:
     url: str | None
     airflow_url: str | None
-    embedded_dir: Path
     pool_size: int
 
 
@@ -447,7 +446,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     database = DatabaseSettings(
         url=database_url,
         airflow_url=r.parse("AIRFLOW_DATABASE_URL", None, _normalise_database_url, "a PostgreSQL URL"),
-        embedded_dir=var_dir / "postgres",
         pool_size=r.integer("DATABASE_POOL_SIZE", 5, 1, 100),
     )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 
 from driveguard.config import ConfigError
-from launcher.supervisor import run
+from launcher.supervisor import StartRefused, run
 
 
 def main() -> int:
     try:
         return run()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    except (ConfigError, StartRefused) as exc:
+        print(f"Driveguard cannot start: {exc}" if isinstance(exc, StartRefused) else exc, file=sys.stderr)
         return 2
 
 

