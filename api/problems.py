@@ -1,24 +1,137 @@
-"""RFC 9457 problem details for every error, so no input ever earns a bare 500 or an HTML page."""
+"""RFC 9457 problem details for every error, so no input ever earns a bare 500 or a stack trace.
+
+The one place where the domain's failures (`driveguard.errors`) become HTTP: the class decides the
+status, the error's `code` the problem `type`. Routes that people open in a browser (sign-in)
+mark themselves with an `ErrorPage` in their `opt`; a browser asking for HTML there gets a small
+page instead of the problem document.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from litestar import Request, Response
+from litestar.datastructures import Cookie
 from litestar.exceptions import ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
 
+from api.auth.cookies import CookiePolicy
+from api.auth.pages import NO_STORE, page, wants_html
+from driveguard.errors import (
+    Conflict,
+    DriveguardError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Retryable,
+    Unauthenticated,
+    Unavailable,
+    UpstreamFailed,
+)
+
 logger = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://driveguard.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="driveguard"'}
+
+STATUS_OF: dict[type[DriveguardError], int] = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    RateLimited: 429,
+    UpstreamFailed: 502,
+    Unavailable: 503,
+}
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: object) -> Response:
-    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    return Response(body, status_code=status, media_type="application/problem+json")
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem document (`application/problem+json`), as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    code: str | None = None
+    """Stable and machine-readable; the last segment of `type`."""
+    retry: str | None = None
+    """Where to start again (sign-in routes)."""
+    errors: list[dict[str, Any]] | None = None
+    """Which input was wrong (request validation)."""
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    """`opt={"error_page": ErrorPage(...)}`: failures of this route answer browsers with a page linking
+    to `retry`, and (with `clear_login_cookie`) end the half-done sign-in in that browser."""
+
+    retry: str
+    link_text: str
+    clear_login_cookie: bool = False
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: list[Cookie] | None = None,
+    **extra: Any,
+) -> Response[Problem]:
+    """The one way to answer a problem: `type` from `code` (else about:blank), never cached."""
+    body = Problem(
+        type=f"{PROBLEM_TYPE_BASE}{code}" if code else "about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        **extra,
+    )
+    return Response(
+        body, status_code=status, media_type=PROBLEM_JSON, headers={**NO_STORE, **(headers or {})}, cookies=cookies
+    )
+
+
+def status_for(error: DriveguardError) -> int:
+    """The HTTP status of a domain failure: the nearest class in `STATUS_OF` (500 for none)."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]  # type: ignore[index]
+    return HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> Response[Any]:
+    """Every `DriveguardError`, from any service or guard, becomes a problem (or an error page) here."""
+    status = status_for(exc)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers.update(WWW_AUTHENTICATE)
+    if isinstance(exc, Retryable) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    error_page = request.route_handler.opt.get("error_page") if "route_handler" in request.scope else None
+    if not isinstance(error_page, ErrorPage):
+        return problem_response(status, exc.title, exc.detail, code=exc.code, headers=headers)
+    cookies = [CookiePolicy.of(request.app).clear_login_cookie()] if error_page.clear_login_cookie else []
+    if wants_html(request):
+        link = (error_page.retry, error_page.link_text)
+        return page(exc.title, exc.detail, status=status, link=link, cookies=cookies, headers=headers)
+    return problem_response(
+        status, exc.title, exc.detail, code=exc.code, headers=headers, cookies=cookies, retry=error_page.retry
+    )
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Log the failure with its type only and answer a generic problem: no internals leak out."""
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
 
 
 def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
@@ -30,13 +143,8 @@ def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
     )
 
 
-def unexpected_error(request: Request, exc: Exception) -> Response:
-    """Log the failure with its type only and answer a generic problem: no internals leak out."""
-    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
-
-
 def problem_details_plugin() -> ProblemDetailsPlugin:
+    """Litestar's own HTTP errors (validation, 404, 405, ...) as problems too."""
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
             enable_for_all_http_exceptions=True,

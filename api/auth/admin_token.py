@@ -1,19 +1,21 @@
 """`POST /api/auth/token`: short-lived admin JWTs, by password or by exchanging an admin's session.
 
-The one `/api` route (besides health) without a guard: it is how credentials are presented.
+The one `/api` route (besides health and the docs) without a guard: it is how credentials are presented.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 
 from api.auth.pages import NO_STORE
-from api.security import AuthServices, principal_of, problem, request_context
-from driveguard.identity.admin_auth import AdminAuthError, TooManyAttempts
+from api.openapi import PUBLIC, SESSION_BEARER, SESSION_COOKIE, with_problems
+from driveguard.audit import RequestContext
+from driveguard.identity.caller import Caller
+from driveguard.identity.service import IdentityService
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -33,10 +35,10 @@ class AdminTokenRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class AdminTokenResponse(msgspec.Struct):
     access_token: str
-    token_type: str
+    token_type: Literal["Bearer"]
     expires_in: int
     expires_at: dt.datetime
-    role: str
+    role: Literal["admin"]
     subject: str
 
 
@@ -50,37 +52,30 @@ class AdminTokenController(Controller):
         summary="Issue an admin JWT",
         description=(
             "HS256, `aud`/`iss`/`exp`/`iat`/`sub`/`role` checked, valid for ADMIN_TOKEN_TTL_MINUTES. "
-            "Send it as `Authorization: Bearer <token>`. Failed password sign-ins are throttled."
+            "Send it as `Authorization: Bearer <token>`. Failed password sign-ins are throttled. "
+            "The `session` grant needs the caller's Google session (cookie or Bearer)."
         ),
         status_code=200,
         opt={"auth": "public"},
+        **{
+            **with_problems(PUBLIC, 400, 401, 403, 429),
+            "security": [{}, {SESSION_COOKIE: []}, {SESSION_BEARER: []}],
+        },
     )
     def issue(
-        self, request: Request[Any, Any, Any], auth_services: AuthServices, data: AdminTokenRequest
+        self,
+        identity: IdentityService,
+        maybe_caller: Caller | None,
+        context: RequestContext,
+        data: AdminTokenRequest,
     ) -> Response[AdminTokenResponse]:
-        context = request_context(request)
-        try:
-            if data.grant_type == "password":
-                if not data.username or not data.password:
-                    raise problem(400, "username and password are required")
-                issued = auth_services.admin.login_with_password(data.username, data.password, context=context)
-            else:
-                principal = principal_of(request)
-                if principal is None or principal.session is None:
-                    raise problem(401, "Sign in with Google first; the session is exchanged for an admin token.")
-                issued = auth_services.admin.exchange_session(principal.session, context=context)
-        except TooManyAttempts:
-            raise problem(
-                429,
-                "Try again later.",
-                title="Too many failed sign-ins",
-                code="throttled",
-                headers={"Retry-After": "900"},
-            ) from None
-        except AdminAuthError as exc:
-            if exc.reason == "not_admin":
-                raise problem(403, str(exc), code="not-admin") from None
-            raise problem(401, str(exc), code=exc.reason.replace("_", "-")) from None
+        issued = identity.issue_admin_token(
+            grant_type=data.grant_type,
+            username=data.username,
+            password=data.password,
+            caller=maybe_caller,
+            context=context,
+        )
         body = AdminTokenResponse(
             access_token=issued.token,
             token_type="Bearer",  # noqa: S106 - the scheme name

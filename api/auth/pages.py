@@ -1,5 +1,5 @@
-"""Content negotiation for the browser-facing auth routes: a small HTML page for people, an
-RFC 9457 problem for API clients. Everything interpolated is escaped."""
+"""The small HTML pages the browser-facing auth routes show people (API clients get JSON or a
+problem document instead). Everything interpolated is escaped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-
-from api.problems import PROBLEM_TYPE_BASE
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The pages load nothing, run nothing and may not be framed.
@@ -42,25 +40,16 @@ def page(
     status: int = 200,
     link: tuple[str, str] | None = None,
     cookies: list[Cookie] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[str]:
     action = ""
     if link is not None:
         action = f'<p><a class="button" href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>'
     body = _PAGE.format(title=html.escape(title), detail=html.escape(detail), action=action)
-    return Response(body, status_code=status, media_type="text/html", headers=PAGE_HEADERS, cookies=cookies or [])
-
-
-def problem_response(
-    status: int, title: str, detail: str, *, code: str, cookies: list[Cookie] | None = None, **extra: object
-) -> Response[dict[str, object]]:
-    body: dict[str, object] = {
-        "type": f"{PROBLEM_TYPE_BASE}{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **extra,
-    }
     return Response(
-        body, status_code=status, media_type="application/problem+json", headers=NO_STORE, cookies=cookies or []
+        body,
+        status_code=status,
+        media_type="text/html",
+        headers={**PAGE_HEADERS, **(headers or {})},
+        cookies=cookies or [],
     )

@@ -11,8 +11,9 @@ from typing import Literal
 
 import msgspec
 
-from driveguard.db.models import UserSession
-from driveguard.identity.accounts import AccountRow, GrantState
+from driveguard.identity.accounts import AccountPage
+from driveguard.identity.caller import Caller
+from driveguard.identity.service import CallerStatus, ErasureRequested, Revocation
 
 
 class GrantView(msgspec.Struct):
@@ -30,24 +31,6 @@ class GrantView(msgspec.Struct):
     refresh_failure_count: int
     last_login_at: dt.datetime | None
 
-    @classmethod
-    def of(cls, grant: GrantState) -> GrantView:
-        return cls(
-            account_id=grant.account_id,
-            email=grant.email,
-            display_name=grant.display_name,
-            status=grant.status,
-            scopes=grant.scopes,
-            missing_scopes=grant.missing_scopes,
-            has_refresh_token=grant.has_refresh_token,
-            access_token_expires_at=grant.access_token_expires_at,
-            access_token_valid=grant.access_token_valid,
-            last_refresh_at=grant.last_refresh_at,
-            last_refresh_error=grant.last_refresh_error,
-            refresh_failure_count=grant.refresh_failure_count,
-            last_login_at=grant.last_login_at,
-        )
-
 
 class SessionView(msgspec.Struct):
     id: uuid.UUID
@@ -59,19 +42,6 @@ class SessionView(msgspec.Struct):
     user_agent: str | None
     current: bool
 
-    @classmethod
-    def of(cls, row: UserSession, idle_expires_at: dt.datetime, current: bool) -> SessionView:
-        return cls(
-            id=row.id,
-            created_at=row.created_at,
-            last_activity_at=row.last_activity_at,
-            expires_at=row.expires_at,
-            idle_expires_at=idle_expires_at,
-            ip_address=str(row.ip_address) if row.ip_address else None,
-            user_agent=row.user_agent,
-            current=current,
-        )
-
 
 class CallerView(msgspec.Struct):
     subject: str
@@ -82,6 +52,19 @@ class CallerView(msgspec.Struct):
     session_idle_expires_at: dt.datetime | None
     admin_token_expires_at: dt.datetime | None
 
+    @classmethod
+    def of(cls, caller: Caller) -> CallerView:
+        session = caller.session
+        return cls(
+            subject=caller.subject,
+            role=caller.role,
+            via=caller.via,
+            session_id=session.session_id if session else None,
+            session_expires_at=session.expires_at if session else None,
+            session_idle_expires_at=session.idle_expires_at if session else None,
+            admin_token_expires_at=caller.admin.expires_at if caller.admin else None,
+        )
+
 
 class StatusResponse(msgspec.Struct):
     """The caller's own session and Google grant."""
@@ -90,15 +73,21 @@ class StatusResponse(msgspec.Struct):
     account: GrantView | None
     sessions: list[SessionView]
     reauth_url: str | None
+    """Set when the grant needs a new consent (revoked, or scopes missing): where to sign in again."""
+
+    @classmethod
+    def of(cls, status: CallerStatus, reauth_url: str) -> StatusResponse:
+        return cls(
+            caller=CallerView.of(status.caller),
+            account=msgspec.convert(status.grant, GrantView, from_attributes=True) if status.grant else None,
+            sessions=msgspec.convert(status.sessions, list[SessionView], from_attributes=True),
+            reauth_url=reauth_url if status.needs_consent else None,
+        )
 
 
 class AccountStatusView(msgspec.Struct):
     grant: GrantView
     active_sessions: int
-
-    @classmethod
-    def of(cls, row: AccountRow) -> AccountStatusView:
-        return cls(grant=GrantView.of(row.grant), active_sessions=row.active_sessions)
 
 
 class DetailedStatusResponse(msgspec.Struct):
@@ -107,8 +96,12 @@ class DetailedStatusResponse(msgspec.Struct):
     limit: int
     offset: int
 
+    @classmethod
+    def of(cls, page: AccountPage) -> DetailedStatusResponse:
+        return msgspec.convert(page, cls, from_attributes=True)
 
-class RevokeRequest(msgspec.Struct, forbid_unknown_fields=True):
+
+class RevokeBody(msgspec.Struct, forbid_unknown_fields=True):
     """`session`: one session (default: the caller's own). `all_sessions`: every session of an
     account. `grant`: revoke the Google grant at Google, forget its tokens and end all sessions.
     `account_id` defaults to the caller's own account; only admins may name another."""
@@ -120,15 +113,19 @@ class RevokeRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RevokeResponse(msgspec.Struct):
-    target: str
+    target: Literal["session", "all_sessions", "grant"]
     account_id: uuid.UUID | None
     session_id: uuid.UUID | None
     sessions_revoked: int
     google_grant_revoked: bool | None
     changed: bool
 
+    @classmethod
+    def of(cls, revocation: Revocation) -> RevokeResponse:
+        return msgspec.convert(revocation, cls, from_attributes=True)
 
-class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
+
+class ErasureBody(msgspec.Struct, forbid_unknown_fields=True):
     """Ask for an account's data to be erased (GDPR art. 17). The `cleanup` DAG revokes the Google
     grant and deletes the account with its history on its next run. `account_id` defaults to the
     caller's own account; only admins may name another."""
@@ -141,3 +138,7 @@ class ErasureResponse(msgspec.Struct):
     account_id: uuid.UUID
     erasure_requested_at: dt.datetime
     changed: bool
+
+    @classmethod
+    def of(cls, erasure: ErasureRequested) -> ErasureResponse:
+        return cls(erasure.account_id, erasure.requested_at, erasure.changed)

@@ -1,16 +1,22 @@
-"""Request shapes of `/api/storage/*` (msgspec). Values are checked again by the core."""
+"""Request and response shapes of `/api/storage/*` (msgspec; OpenAPI is generated from them).
+
+Request values are checked again by the core. Byte counts are integers everywhere.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import uuid
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from driveguard.airflow_api import PIPELINE_DAGS
+from driveguard.storage.monitoring_service import BackfillOutcome, ControlCommand, ControlOutcome, PauseOutcome
 
 DagId = Literal["token_refresh", "storage_collect", "storage_backfill", "alert_dispatch", "cleanup"]
 assert set(DagId.__args__) == set(PIPELINE_DAGS)  # type: ignore[attr-defined]
+Level = Literal["normal", "warning", "critical"]
 
 
 class RunConf(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,3 +36,165 @@ class ControlRequest(msgspec.Struct, forbid_unknown_fields=True):
     to_date: dt.date | None = None
     conf: RunConf | None = None
     max_active_runs: Annotated[int, msgspec.Meta(ge=1, le=16)] | None = None
+
+    def command(self) -> ControlCommand:
+        return ControlCommand(
+            action=self.action,
+            dag_id=self.dag_id,
+            from_date=self.from_date,
+            to_date=self.to_date,
+            recollect=self.conf.recollect if self.conf is not None else None,
+            max_active_runs=self.max_active_runs,
+        )
+
+
+# -- overview ------------------------------------------------------------------------------
+
+
+class AccountUsageView(msgspec.Struct):
+    account_id: uuid.UUID
+    email: str
+    account_status: str
+    interval_start: dt.datetime
+    interval_end: dt.datetime
+    collected_at: dt.datetime
+    usage_bytes: int
+    usage_in_drive_bytes: int | None
+    usage_in_trash_bytes: int | None
+    limit_bytes: int | None
+    """None: the account's storage is unlimited."""
+    usage_percent: float | None
+    level: Level
+    growth_24h_bytes: int | None
+    growth_7d_bytes: int | None
+
+
+class UsageTotalsView(msgspec.Struct):
+    accounts: int
+    normal: int
+    warning: int
+    critical: int
+    unlimited: int
+    usage_bytes: int
+    latest_interval_end: dt.datetime | None
+
+
+class OverviewResponse(msgspec.Struct):
+    totals: UsageTotalsView
+    accounts: list[AccountUsageView]
+    limit: int
+    offset: int
+
+
+# -- monitoring status and configuration ----------------------------------------------------
+
+
+class MonitoringConfigView(msgspec.Struct):
+    """The effective monitoring settings; apprise URLs only as scheme and host (they hold secrets)."""
+
+    warning_threshold_percent: float
+    critical_threshold_percent: float
+    hysteresis_margin_percent: float
+    critical_repeat_hours: int
+    alerts_enabled: bool
+    apprise_urls: list[str]
+    collect_every_hours: int
+    refresh_margin_minutes: int
+    raw_retention_days: int
+
+
+class TaskRunView(msgspec.Struct):
+    run_id: str
+    interval_start: dt.datetime | None
+    interval_end: dt.datetime | None
+    counts: dict[str, Any]
+    recorded_at: dt.datetime
+
+
+class DagRunView(msgspec.Struct):
+    dag_run_id: str | None
+    state: str | None
+    run_type: str | None
+    logical_date: str | None
+    data_interval_start: str | None
+    data_interval_end: str | None
+    run_after: str | None
+    start_date: str | None
+    end_date: str | None
+
+
+class DagView(msgspec.Struct, omit_defaults=True):
+    """A pipeline DAG as Airflow describes it, or only `error` when Airflow could not."""
+
+    is_paused: bool | None = None
+    has_import_errors: bool | None = None
+    timetable: str | None = None
+    next_run_after: str | None = None
+    next_data_interval_start: str | None = None
+    next_data_interval_end: str | None = None
+    last_run: DagRunView | None = None
+    recent_runs: list[DagRunView] = msgspec.field(default_factory=list)
+    error: str | None = None
+
+
+class AirflowView(msgspec.Struct):
+    available: bool
+    error: str | None
+    url: str
+    dags: dict[str, DagView]
+
+
+class MonitoringStatusResponse(msgspec.Struct):
+    config: MonitoringConfigView
+    pipelines: dict[str, dict[str, TaskRunView]]
+    """dag_id -> task_id -> the latest run Driveguard recorded."""
+    outbox: dict[str, int]
+    """Notification messages per status."""
+    accounts: dict[str, int]
+    """Google accounts per status."""
+    levels: dict[str, int]
+    """Accounts per warning level."""
+    airflow: AirflowView
+
+
+class ConfigureResponse(msgspec.Struct):
+    changed: list[str]
+    config: MonitoringConfigView
+
+
+# -- control --------------------------------------------------------------------------------
+
+
+class PausedResponse(msgspec.Struct, tag_field="action", tag="pause"):
+    is_paused: dict[str, bool | None]
+
+
+class ResumedResponse(msgspec.Struct, tag_field="action", tag="resume"):
+    is_paused: dict[str, bool | None]
+
+
+class TriggeredResponse(msgspec.Struct, tag_field="action", tag="trigger"):
+    dag_id: str
+    dag_run_id: str | None
+    state: str | None
+    data_interval_start: str | None
+    data_interval_end: str | None
+
+
+class BackfillResponse(msgspec.Struct, tag_field="action", tag="backfill"):
+    dag_id: str
+    backfill_id: int | str | None
+    from_date: dt.date
+    to_date: dt.date
+
+
+ControlResponse = PausedResponse | ResumedResponse | TriggeredResponse | BackfillResponse
+
+
+def control_response(outcome: ControlOutcome) -> ControlResponse:
+    if isinstance(outcome, PauseOutcome):
+        kind = PausedResponse if outcome.action == "pause" else ResumedResponse
+        return kind(is_paused=outcome.is_paused)
+    if isinstance(outcome, BackfillOutcome):
+        return msgspec.convert(outcome, BackfillResponse, from_attributes=True)
+    return msgspec.convert(outcome, TriggeredResponse, from_attributes=True)

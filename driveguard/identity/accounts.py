@@ -1,10 +1,11 @@
-"""Read models of accounts and their grants for the status endpoints: never a token, only facts."""
+"""Read models of accounts, their grants and sessions for the status endpoints: never a token, only facts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,9 @@ from driveguard.db.models import AccountStatus, GoogleAccount, UserSession
 from driveguard.identity.sessions import SessionService
 
 MAX_PAGE = 200
+AccountStatusName = Literal["active", "reauth_required", "revoked"]
+"""`AccountStatus` spelled as its values, for doors that must not import the ORM."""
+assert set(get_args(AccountStatusName)) == {status.value for status in AccountStatus}
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,39 @@ def grant_state(account: GoogleAccount, now: dt.datetime) -> GrantState:
 
 
 @dataclass(frozen=True)
+class SessionState:
+    """One live session as its owner may see it (never its token)."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_activity_at: dt.datetime
+    expires_at: dt.datetime
+    idle_expires_at: dt.datetime
+    ip_address: str | None
+    user_agent: str | None
+    current: bool
+
+
+def active_session_states(
+    db: Session, sessions: SessionService, account_id: uuid.UUID, *, current: uuid.UUID | None
+) -> list[SessionState]:
+    """The account's usable sessions, most recently active first; `current` marks the caller's own."""
+    return [
+        SessionState(
+            id=row.id,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+            expires_at=row.expires_at,
+            idle_expires_at=sessions.policy.idle_expires_at(row.last_activity_at),
+            ip_address=str(row.ip_address) if row.ip_address else None,
+            user_agent=row.user_agent,
+            current=row.id == current,
+        )
+        for row in sessions.active_sessions(db, account_id)
+    ]
+
+
+@dataclass(frozen=True)
 class AccountRow:
     grant: GrantState
     active_sessions: int
@@ -87,7 +124,7 @@ def list_accounts(
     sessions: SessionService,
     *,
     now: dt.datetime,
-    status: AccountStatus | None = None,
+    status: AccountStatusName | None = None,
     email: str | None = None,
     limit: int = 50,
     offset: int = 0,
@@ -97,7 +134,7 @@ def list_accounts(
     offset = max(0, offset)
     query = select(GoogleAccount)
     if status is not None:
-        query = query.where(GoogleAccount.status == status)
+        query = query.where(GoogleAccount.status == AccountStatus(status))
     if email:
         query = query.where(GoogleAccount.email.ilike(f"%{_like_escape(email.lower())}%", escape="\\"))
     total = int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
@@ -105,10 +142,6 @@ def list_accounts(
     counts = sessions.count_active(db, [a.id for a in accounts])
     items = [AccountRow(grant_state(a, now), counts.get(a.id, 0)) for a in accounts]
     return AccountPage(items, total, limit, offset)
-
-
-def session_belongs_to(db: Session, session_id: uuid.UUID, account_id: uuid.UUID) -> bool:
-    return db.scalar(select(UserSession.account_id).where(UserSession.id == session_id)) == account_id
 
 
 def session_owner(db: Session, session_id: uuid.UUID) -> uuid.UUID | None:

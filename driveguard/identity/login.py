@@ -30,6 +30,7 @@ from driveguard.clock import Clock, utcnow
 from driveguard.config import LOGIN_SCOPES, SCOPE_REPORTS_USAGE, Settings
 from driveguard.db.engine import transaction
 from driveguard.db.models import AccountStatus, GoogleAccount, OAuthLoginState
+from driveguard.errors import DriveguardError, Forbidden, InvalidInput, Unavailable, UpstreamFailed
 from driveguard.google.oauth import (
     GoogleOAuthClient,
     GoogleOAuthError,
@@ -50,15 +51,30 @@ DEFAULT_NEXT = "/"
 _NEXT_ALLOWED = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
 
 
-class LoginError(Exception):
-    """A sign-in that cannot finish. `code` is stable (tests, audit); `title`/`detail` are for people."""
+class LoginError(DriveguardError):
+    """A sign-in that cannot finish. `code` is stable (tests, audit); `title`/`detail` are for people.
 
-    def __init__(self, code: str, status: int, title: str, detail: str) -> None:
-        self.code = code
-        self.status = status
-        self.title = title
-        self.detail = detail
-        super().__init__(f"{code}: {detail}")
+    The subclass says what kind of failure it is (the caller's, Google's, ...); the door picks the status.
+    """
+
+    def __init__(self, code: str, title: str, detail: str) -> None:
+        super().__init__(detail, code=code, title=title)
+
+
+class LoginRefused(LoginError, InvalidInput):
+    """The sign-in request or Google's answer to it is not acceptable; start again."""
+
+
+class LoginCancelled(LoginError, Forbidden):
+    """The person declined at Google's consent page."""
+
+
+class GoogleRefusedLogin(LoginError, UpstreamFailed):
+    """Google answered with a failure Driveguard cannot recover from."""
+
+
+class GoogleUnavailableForLogin(LoginError, Unavailable):
+    """Google is not answering right now."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +156,8 @@ class LoginService:
         if workspace_reports:
             admin_email = self.settings.google.workspace_admin_email
             if not admin_email:
-                raise LoginError(
+                raise LoginRefused(
                     "workspace_admin_not_configured",
-                    400,
                     "Workspace backfill is not configured",
                     "Set GOOGLE_WORKSPACE_ADMIN_EMAIL to the Workspace admin whose grant reads usage reports.",
                 )
@@ -182,25 +197,22 @@ class LoginService:
         """Mark the state used (committed at once); LoginError if it is unknown, used, expired or foreign."""
         now = self.clock()
         if not well_formed(state):
-            raise LoginError("state_invalid", 400, "Sign-in link not recognised", "The sign-in state is malformed.")
+            raise LoginRefused("state_invalid", "Sign-in link not recognised", "The sign-in state is malformed.")
         with transaction(self.engine) as db:
             record = db.scalars(
                 select(OAuthLoginState).where(OAuthLoginState.state_hash == hash_token(state)).with_for_update()
             ).one_or_none()
             if record is None:
-                raise LoginError(
-                    "state_invalid", 400, "Sign-in link not recognised", "This sign-in was not started here."
-                )
+                raise LoginRefused("state_invalid", "Sign-in link not recognised", "This sign-in was not started here.")
             if record.consumed_at is not None:
-                raise LoginError(
-                    "state_replayed", 400, "Sign-in link already used", "This sign-in has already been completed."
+                raise LoginRefused(
+                    "state_replayed", "Sign-in link already used", "This sign-in has already been completed."
                 )
             if record.expires_at <= now:
-                raise LoginError("state_expired", 400, "Sign-in took too long", "Please start the sign-in again.")
+                raise LoginRefused("state_expired", "Sign-in took too long", "Please start the sign-in again.")
             if not browser_secret or not hmac.compare_digest(hash_token(browser_secret), record.browser_hash):
-                raise LoginError(
+                raise LoginRefused(
                     "state_mismatch",
-                    400,
                     "Sign-in started in another browser",
                     "This sign-in was started in a different browser or its cookie has expired.",
                 )
@@ -251,48 +263,47 @@ class LoginService:
         issuer: str | None,
     ) -> LoginResult:
         if not state:
-            raise LoginError("state_missing", 400, "Sign-in link incomplete", "The sign-in state is missing.")
+            raise LoginRefused("state_missing", "Sign-in link incomplete", "The sign-in state is missing.")
         record = self._consume_state(state, browser_secret)
         assert browser_secret is not None
         next_path = record.next_path or DEFAULT_NEXT
         if error:
             if error == "access_denied":
-                raise LoginError(
+                raise LoginCancelled(
                     "access_denied",
-                    403,
                     "Sign-in cancelled",
                     "Google access was not granted, so you are not signed in.",
                 )
-            raise LoginError("google_error", 502, "Google refused the sign-in", f"Google answered: {error[:64]}")
+            raise GoogleRefusedLogin("google_error", "Google refused the sign-in", f"Google answered: {error[:64]}")
         if issuer is not None and issuer not in self.settings.google.endpoints.issuers:
-            raise LoginError("issuer_mismatch", 400, "Sign-in answer not from Google", "The issuer is not Google.")
+            raise LoginRefused("issuer_mismatch", "Sign-in answer not from Google", "The issuer is not Google.")
         if not code or len(code) > 2048:
-            raise LoginError("code_missing", 400, "Sign-in link incomplete", "Google sent no authorization code.")
+            raise LoginRefused("code_missing", "Sign-in link incomplete", "Google sent no authorization code.")
         try:
             tokens = self.oauth.exchange_code(code, self._derive("pkce", browser_secret, state))
         except InvalidGrant:
-            raise LoginError(
-                "code_invalid", 400, "Sign-in expired", "The authorization code is expired or already used."
+            raise LoginRefused(
+                "code_invalid", "Sign-in expired", "The authorization code is expired or already used."
             ) from None
         except TransientGoogleError:
-            raise LoginError(
-                "google_unavailable", 503, "Google is not answering", "Please try signing in again shortly."
+            raise GoogleUnavailableForLogin(
+                "google_unavailable", "Google is not answering", "Please try signing in again shortly."
             ) from None
         except GoogleOAuthError as exc:
-            raise LoginError(
-                "google_error", 502, "Google refused the sign-in", f"Google answered: {exc.error}"
+            raise GoogleRefusedLogin(
+                "google_error", "Google refused the sign-in", f"Google answered: {exc.error}"
             ) from None
         if tokens.id_token is None:
-            raise LoginError("id_token_invalid", 502, "Sign-in could not be verified", "Google sent no id_token.")
+            raise GoogleRefusedLogin("id_token_invalid", "Sign-in could not be verified", "Google sent no id_token.")
         try:
             identity = self.oauth.verify_id_token(
                 tokens.id_token, nonce=self._derive("nonce", browser_secret, state), access_token=tokens.access_token
             )
         except IdTokenError as exc:
-            raise LoginError("id_token_invalid", 400, "Sign-in could not be verified", str(exc)) from None
+            raise LoginRefused("id_token_invalid", "Sign-in could not be verified", str(exc)) from None
         except TransientGoogleError:
-            raise LoginError(
-                "google_unavailable", 503, "Google is not answering", "Please try signing in again shortly."
+            raise GoogleUnavailableForLogin(
+                "google_unavailable", "Google is not answering", "Please try signing in again shortly."
             ) from None
         try:
             with transaction(self.engine) as db:
@@ -311,9 +322,8 @@ class LoginService:
         except MissingRefreshToken:
             if record.prompt != "consent":
                 return LoginResult(next_path=next_path, retry_with_consent=True)
-            raise LoginError(
+            raise GoogleRefusedLogin(
                 "no_offline_access",
-                502,
                 "Google granted no offline access",
                 "Google did not issue a refresh token, so Driveguard could not keep you signed in.",
             ) from None

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from driveguard.config import Settings
+from driveguard.errors import InvalidInput
+from driveguard.storage.sql import load_sql
 
 # Apprise schemes Driveguard accepts for alert targets: mail, JSON/form webhooks and the
 # common chat services. Anything else is refused at configuration time, not at 3 a.m.
@@ -44,14 +46,17 @@ class MonitoringConfig:
     refresh_margin_minutes: int
     raw_retention_days: int
 
-    def public(self) -> dict[str, Any]:
-        """The configuration without secrets (apprise URLs reduced to their scheme and host)."""
-        data = asdict(self)
-        data["apprise_urls"] = [redact_target(url) for url in self.apprise_urls]
-        return data
+    def public(self) -> MonitoringConfig:
+        """The configuration without secrets (apprise URLs reduced to their scheme and host), safe to show."""
+        return replace(self, apprise_urls=tuple(redact_target(url) for url in self.apprise_urls))
 
 
-class ConfigValidationError(ValueError):
+class ConfigValidationError(InvalidInput, ValueError):
+    """A settings patch that breaks the rules; `errors` names each bad key and why."""
+
+    default_code = "invalid-config"
+    default_title = "Invalid monitoring settings"
+
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -179,7 +184,7 @@ def validate_patch(patch: Mapping[str, Any], current: MonitoringConfig) -> dict[
 
 
 def stored_overrides(conn: Connection) -> dict[str, Any]:
-    rows = conn.execute(text("SELECT key, value FROM monitoring_config")).all()
+    rows = conn.execute(load_sql("monitoring_config_overrides")).all()
     return {key: value for key, value in rows}
 
 
@@ -210,11 +215,5 @@ def store(conn: Connection, clean: Mapping[str, Any], *, updated_by: str) -> Non
     """Upsert validated keys (from `validate_patch`) into `monitoring_config`."""
     for key, value in clean.items():
         conn.execute(
-            text(
-                "INSERT INTO monitoring_config (key, value, updated_at, updated_by) "
-                "VALUES (:key, CAST(:value AS jsonb), now(), :by) "
-                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), "
-                "updated_by = EXCLUDED.updated_by"
-            ),
-            {"key": key, "value": json.dumps(value), "by": updated_by[:320]},
+            load_sql("upsert_monitoring_config"), {"key": key, "value": json.dumps(value), "by": updated_by[:320]}
         )

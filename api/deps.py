@@ -1,0 +1,81 @@
+"""What the controllers are given: the domain services (built once per app), the caller and the
+request's audit context. Controllers declare them as parameters; nothing else is shared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from sqlalchemy import Engine
+
+from api.auth.cookies import CookiePolicy
+from api.auth.middleware import caller_of
+from driveguard.audit import RequestContext
+from driveguard.clock import Clock
+from driveguard.config import Settings
+from driveguard.identity.caller import Caller
+from driveguard.identity.service import IdentityService
+from driveguard.storage.monitoring_service import MonitoringService
+
+
+def request_context(request: Request[Any, Any, Any]) -> RequestContext:
+    """Who sent the request, for audit rows: the client address and user agent."""
+    client = request.client
+    return RequestContext.of(client.host if client else None, request.headers.get("user-agent"))
+
+
+def signed_in_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The caller on a guarded route (the guard has already refused anonymous requests)."""
+    caller = caller_of(request)
+    assert caller is not None, "a route using `caller` needs requires_user or requires_admin"
+    return caller
+
+
+def optional_caller(request: Request[Any, Any, Any]) -> Caller | None:
+    return caller_of(request)
+
+
+@dataclass
+class Services:
+    """The services of one application, and how to hand them to controllers."""
+
+    settings: Settings
+    engine: Engine
+    identity: IdentityService
+    monitoring: MonitoringService
+    cookies: CookiePolicy
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine, *, clock: Clock) -> Services:
+        return cls(
+            settings=settings,
+            engine=engine,
+            identity=IdentityService(settings, engine, clock=clock),
+            monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
+            cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
+        )
+
+    def close(self) -> None:
+        self.identity.close()
+        self.monitoring.close()
+
+    def dependencies(self) -> dict[str, Provide]:
+        def constant(value: object) -> Provide:
+            return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+        per_request: dict[str, Callable[..., Any]] = {
+            "context": request_context,
+            "caller": signed_in_caller,
+            "maybe_caller": optional_caller,
+        }
+        return {
+            "settings": constant(self.settings),
+            "engine": constant(self.engine),
+            "identity": constant(self.identity),
+            "monitoring": constant(self.monitoring),
+            "cookie_policy": constant(self.cookies),
+            **{name: Provide(provider, sync_to_thread=False) for name, provider in per_request.items()},
+        }

@@ -1,0 +1,2 @@
+-- Google accounts per status.
+SELECT status::text, count(*) FROM google_account GROUP BY 1
