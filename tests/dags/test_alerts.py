@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import time
 import uuid
 
 from sqlalchemy import text
 from support.airflow_harness import World, account, hour
+from support.clock import FakeClock
+from support.crash import SimulatedCrash
 
-from driveguard.storage.notifications import Dispatcher, OutboxMessage, SimulatedCrash
+from driveguard.pipelines import Runtime, use_runtime
+from driveguard.storage.notifications import Dispatcher, OutboxMessage
 
 GIB = 1024**3
 
@@ -20,8 +22,8 @@ def set_usage(world: World, email: str, percent: float, limit: int = 10 * GIB) -
     world.emu.patch_account(email, usage=int(limit * percent / 100), limit=limit)
 
 
-def test_quality_violation_fails_the_run_before_alerts_and_tells_ops(world: World):
-    world.seed(
+def test_quality_violation_fails_the_run_before_alerts_and_tells_ops_while_the_overview_follows(world: World):
+    ids = world.seed(
         [
             account("over@example.com", usage=20 * GIB, limit=15 * GIB),  # usage above the limit
             account("full@example.com", usage=int(14.5 * GIB), limit=15 * GIB),  # would be critical
@@ -38,6 +40,18 @@ def test_quality_violation_fails_the_run_before_alerts_and_tells_ops(world: Worl
     assert world.scalar("SELECT count(*) FROM alert") == 0
     assert world.scalar("SELECT count(*) FROM alert_state") == 0
     assert world.scalar("SELECT count(*) FROM notification_outbox") == 0
+    # The gate holds back alerts, not the overview: its read model shows what the interval measured.
+    assert result.task_state("read_model") == "success"
+    assert result.xcom("read_model") == {"accounts": 2, "refreshed": 2}
+    latest = world.rows(
+        "SELECT account_id, interval_start, usage_bytes, limit_bytes, level FROM storage_latest ORDER BY usage_bytes"
+    )
+    assert latest == [
+        {"account_id": ids["full@example.com"], "interval_start": hour(21, 9), "usage_bytes": int(14.5 * GIB),
+         "limit_bytes": 15 * GIB, "level": "normal"},  # no alert evaluation ran: no level moved
+        {"account_id": ids["over@example.com"], "interval_start": hour(21, 9), "usage_bytes": 20 * GIB,
+         "limit_bytes": 15 * GIB, "level": "normal"},
+    ]  # fmt: skip
     # The failure went to ops through the apprise provider's notifier, with a readable report.
     ops = world.receivers["ops"].deliveries
     assert len(ops) == 1
@@ -117,53 +131,57 @@ def test_crash_between_send_and_mark_redelivers_with_the_same_key_and_failures_s
             text("INSERT INTO monitoring_setting (account_id, notify_targets) VALUES (:id, CAST(:targets AS jsonb))"),
             {"id": ids["erin@example.com"], "targets": json.dumps(["json://127.0.0.1:9/closed"])},
         )
-    assert world.harness.run("storage_collect", logical_date=hour(23, 10)).state == "success"
-    assert world.scalar("SELECT count(*) FROM notification_outbox WHERE status = 'pending'") == 3
+    # The tasks of this test and the dispatcher that dies read one fake clock: the lease runs out
+    # when the test moves the clock, not after a wall-clock wait.
+    clock = FakeClock()
+    with use_runtime(lambda: Runtime(world.settings, world.engine, clock=clock)):
+        assert world.harness.run("storage_collect", logical_date=hour(23, 10)).state == "success"
+        assert world.scalar("SELECT count(*) FROM notification_outbox WHERE status = 'pending'") == 3
 
-    # A dispatcher dies right after the first successful send, before marking it sent.
-    crashed: list[OutboxMessage] = []
+        # A dispatcher dies right after the first successful send, before marking it sent.
+        crashed: list[OutboxMessage] = []
 
-    def die_after_first_send(message: OutboxMessage, ok: bool) -> None:
-        if ok and not crashed:
-            crashed.append(message)
-            raise SimulatedCrash
+        def die_after_first_send(message: OutboxMessage, ok: bool) -> None:
+            if ok and not crashed:
+                crashed.append(message)
+                raise SimulatedCrash
 
-    with contextlib.suppress(SimulatedCrash):
-        Dispatcher(world.settings, world.engine, after_send=die_after_first_send).run()
-    assert len(crashed) == 1
-    victim = crashed[0]
-    status = world.scalar("SELECT status FROM notification_outbox WHERE id = :id", id=victim.id)
-    assert status == "sending"
+        with contextlib.suppress(SimulatedCrash):
+            Dispatcher(world.settings, world.engine, clock=clock, after_send=die_after_first_send).run()
+        assert len(crashed) == 1
+        victim = crashed[0]
+        status = world.scalar("SELECT status FROM notification_outbox WHERE id = :id", id=victim.id)
+        assert status == "sending"
 
-    # Every row the dead dispatcher had claimed is left alone while its lease runs.
-    assert world.harness.run("alert_dispatch").xcom("dispatch")["claimed"] == 0
+        # Every row the dead dispatcher had claimed is left alone while its lease runs.
+        assert world.harness.run("alert_dispatch").xcom("dispatch")["claimed"] == 0
 
-    time.sleep(2.2)  # NOTIFY_LEASE_SECONDS=2: the crashed dispatcher is presumed dead
-    second = world.harness.run("alert_dispatch").xcom("dispatch")
-    assert (second["claimed"], second["reclaimed"], second["sent"], second["failed"]) == (3, 3, 2, 1)
-    row = world.rows("SELECT status, attempts FROM notification_outbox WHERE id = :id", id=victim.id)
-    assert row == [{"status": "sent", "attempts": 2}]
-    failed = world.rows(
-        "SELECT status, attempts, last_error, next_attempt_at > now() AS later FROM notification_outbox "
-        "WHERE target LIKE 'json://127.0.0.1:9/%'"
-    )
-    assert failed[0]["status"] == "failed" and failed[0]["attempts"] == 2 and failed[0]["later"]
-    assert failed[0]["last_error"]
+        clock.advance(2.2)  # NOTIFY_LEASE_SECONDS=2: the crashed dispatcher is presumed dead
+        second = world.harness.run("alert_dispatch").xcom("dispatch")
+        assert (second["claimed"], second["reclaimed"], second["sent"], second["failed"]) == (3, 3, 2, 1)
+        row = world.rows("SELECT status, attempts FROM notification_outbox WHERE id = :id", id=victim.id)
+        assert row == [{"status": "sent", "attempts": 2}]
+        failed = world.rows(
+            "SELECT status, attempts, last_error, next_attempt_at > now() AS later FROM notification_outbox "
+            "WHERE target LIKE 'json://127.0.0.1:9/%'"
+        )
+        assert failed[0]["status"] == "failed" and failed[0]["attempts"] == 2 and failed[0]["later"]
+        assert failed[0]["last_error"]
 
-    # At least once: the crashed message reached its receiver twice, with the same key, so a
-    # receiver deduplicating on the key shows it once; every other message arrived once.
-    raw = receivers["smtp"].raw_count_by_key() + receivers["http"].raw_count_by_key()
-    assert raw[victim.idempotency_key] == 2
-    assert sorted(raw.values()) == [1, 2]
-    assert len(receivers["smtp"].unique()) == 1 and len(receivers["http"].unique()) == 1
+        # At least once: the crashed message reached its receiver twice, with the same key, so a
+        # receiver deduplicating on the key shows it once; every other message arrived once.
+        raw = receivers["smtp"].raw_count_by_key() + receivers["http"].raw_count_by_key()
+        assert raw[victim.idempotency_key] == 2
+        assert sorted(raw.values()) == [1, 2]
+        assert len(receivers["smtp"].unique()) == 1 and len(receivers["http"].unique()) == 1
 
-    # Sent rows are never sent again; the failed one waits for its backoff.
-    third = world.harness.run("alert_dispatch").xcom("dispatch")
-    assert third["claimed"] == 0
+        # Sent rows are never sent again; the failed one waits for its backoff.
+        third = world.harness.run("alert_dispatch").xcom("dispatch")
+        assert third["claimed"] == 0
 
 
 def test_a_dispatcher_running_out_of_lease_hands_unsent_rows_back(world: World):
-    now = [dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)]
+    clock = FakeClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
     with world.engine.begin() as conn:
         for n in range(3):
             conn.execute(
@@ -171,16 +189,16 @@ def test_a_dispatcher_running_out_of_lease_hands_unsent_rows_back(world: World):
                     "INSERT INTO notification_outbox (id, idempotency_key, target, title, body, next_attempt_at, "
                     "created_at, updated_at) VALUES (:id, :k, 'json://127.0.0.1:9/x', 't', 'b', :at, :at, :at)"
                 ),
-                {"id": uuid.uuid4(), "k": f"key-{n}", "at": now[0] - dt.timedelta(minutes=1)},
+                {"id": uuid.uuid4(), "k": f"key-{n}", "at": clock() - dt.timedelta(minutes=1)},
             )
     sent: list[str] = []
 
     def slow_sender(message: OutboxMessage) -> tuple[bool, str | None]:
         sent.append(message.idempotency_key)
-        now[0] += dt.timedelta(seconds=1.0)  # each send takes half of the 2 s lease
+        clock.advance(1.0)  # each send takes half of the 2 s lease
         return True, None
 
-    dispatcher = Dispatcher(world.settings, world.engine, clock=lambda: now[0], sender=slow_sender)
+    dispatcher = Dispatcher(world.settings, world.engine, clock=clock, sender=slow_sender)
     counts = dispatcher.run()
     # Two sends used 2 s of the 2 s lease: the third row went back and was sent in a fresh claim.
     assert counts["released"] == 1 and counts["sent"] == 3 and sorted(sent) == ["key-0", "key-1", "key-2"]

@@ -45,7 +45,7 @@ PARSE = textwrap.dedent(
             "tasks": {
                 t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                             "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
-                            "upstream": sorted(t.upstream_task_ids),
+                            "upstream": sorted(t.upstream_task_ids), "teardown": t.is_teardown,
                             "callbacks": len(t.on_failure_callback or [])
                             if isinstance(t.on_failure_callback, list) else int(bool(t.on_failure_callback))}
                 for t in dag.tasks
@@ -137,6 +137,16 @@ def test_a_lost_collect_shard_does_not_hold_back_alerts_for_everyone_else(parsed
     assert tasks["quality"]["upstream"] == ["summarize"] and tasks["alerts"]["upstream"] == ["quality"]
     assert tasks["complete"]["trigger_rule"] == "all_done" and "collect" in tasks["complete"]["upstream"]
     assert "alerts" not in tasks["complete"]["upstream"]
+
+
+def test_the_overview_read_model_follows_every_interval_whatever_the_quality_gate_says(parsed: dict):
+    tasks = parsed["dags"]["storage_collect"]["tasks"]
+    # After alerts (so it shows the interval's levels), in any state of theirs; as a teardown it does
+    # not decide the run's outcome, so a failed gate still fails the run through `alerts`.
+    read_model = tasks["read_model"]
+    assert read_model["upstream"] == ["alerts"] and read_model["teardown"]
+    assert read_model["trigger_rule"] == "all_done_setup_success"
+    assert not any(t["teardown"] for task_id, t in tasks.items() if task_id != "read_model")
 
 
 def test_airflowignore_keeps_helpers_out_of_parsing():

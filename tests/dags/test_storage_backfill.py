@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 from support.airflow_harness import ADMIN_EMAIL, LOGIN_SCOPES, World, account
+from support.clock import FakeClock
 
 from driveguard.config import SCOPE_REPORTS_USAGE
 from driveguard.google.reports import DataNotYetAvailable, ReportsClient
+from driveguard.pipelines import Runtime, use_runtime
 
 MIB = 1024**2
 GIB = 1024**3
@@ -88,28 +88,27 @@ def test_backfills_three_days_once_per_account_and_waits_for_late_data(world: Wo
     assert world.scalar("SELECT count(*) FROM storage_snapshot") == 12
 
     # Yesterday (Pacific) is not published yet: the task is rescheduled, nothing (no zero) is stored,
-    # and once Google publishes the day, the rescheduled try stores the real figures.
+    # and once Google publishes the day, the rescheduled try stores the real figures. The product reads
+    # a fake clock; Google publishes right before the rescheduled try (no watcher thread, no sleeps).
     late_day = today - dt.timedelta(days=1)
     late_start = next_midnight(late_day) - dt.timedelta(days=1)
     world.emu.reset_stats()
     seen_before_publishing: list[int] = []
+    clock = FakeClock()
 
-    def publish_after_first_refusal() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if world.emu.stats()["requests"].get("reports", 0) >= 1:
-                time.sleep(0.3)  # let the task finish its refused try
-                seen_before_publishing.append(
-                    world.scalar("SELECT count(*) FROM storage_snapshot WHERE interval_start = :s", s=late_start)
-                )
-                world.emu.config(reports_lag_days=0)
-                return
-            time.sleep(0.05)
+    def publish_before_the_rescheduled_try(context: object) -> None:
+        if world.emu.stats()["requests"].get("reports", 0) >= 1:  # the first try was refused
+            seen_before_publishing.append(
+                world.scalar("SELECT count(*) FROM storage_snapshot WHERE interval_start = :s", s=late_start)
+            )
+            world.emu.config(reports_lag_days=0)
 
-    watcher = threading.Thread(target=publish_after_first_refusal, daemon=True)
-    watcher.start()
-    late = world.harness.run("storage_backfill", logical_date=next_midnight(late_day))
-    watcher.join(5)
+    with use_runtime(lambda: Runtime(world.settings, world.engine, clock=clock)):
+        late = world.harness.run(
+            "storage_backfill",
+            logical_date=next_midnight(late_day),
+            before_each_try={"backfill_day": publish_before_the_rescheduled_try},
+        )
 
     assert late.state == "success", late.tasks
     assert seen_before_publishing == [0]
@@ -124,7 +123,10 @@ def test_backfills_three_days_once_per_account_and_waits_for_late_data(world: Wo
         reschedules = session.scalar(
             select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id.in_(late_tis))
         )
+        again_at = session.scalar(select(TaskReschedule.reschedule_date).where(TaskReschedule.ti_id.in_(late_tis)))
     assert reschedules == 1
+    # The product's clock decides when to look again: BACKFILL_NOT_READY_RETRY_SECONDS=1 after its "now".
+    assert again_at == clock() + dt.timedelta(seconds=1)
     stored = world.rows("SELECT usage_bytes FROM storage_snapshot WHERE interval_start = :s", s=late_start)
     assert len(stored) == 4 and all(r["usage_bytes"] > 0 for r in stored)
     assert world.scalar("SELECT count(*) FROM google_account WHERE id = :id", id=ids[ADMIN_EMAIL]) == 1

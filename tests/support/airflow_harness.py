@@ -21,6 +21,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,17 @@ class Harness:
         return dag
 
     def run(
-        self, dag_id: str, *, logical_date: dt.datetime | None = None, conf: dict | None = None, dag: Any = None
+        self,
+        dag_id: str,
+        *,
+        logical_date: dt.datetime | None = None,
+        conf: dict | None = None,
+        dag: Any = None,
+        before_each_try: Mapping[str, Callable[[Any], None]] | None = None,
     ) -> RunResult:
+        """One DAG run to its end. `before_each_try` maps task ids to a callable that gets the task's
+        context right before each try (Airflow's pre-execute hook): the moment between a refused try
+        and its retry or reschedule, where a test lets the world change, without threads or sleeps."""
         import time
 
         from airflow.models.taskinstance import TaskInstance
@@ -133,8 +143,16 @@ class Harness:
         for task in dag.tasks:  # keep the retries, not the minutes of waiting between them
             task.retry_delay = dt.timedelta(seconds=1)
             task.retry_exponential_backoff = False
+        hooked = {task_id: dag.task_dict[task_id] for task_id in before_each_try or {}}
+        saved = {task_id: task._pre_execute_hook for task_id, task in hooked.items()}
+        for task_id, task in hooked.items():
+            task._pre_execute_hook = (before_each_try or {})[task_id]
         started = time.perf_counter()
-        dag_run = dag.test(logical_date=logical_date, run_conf=conf) if logical_date else dag.test(run_conf=conf)
+        try:
+            dag_run = dag.test(logical_date=logical_date, run_conf=conf) if logical_date else dag.test(run_conf=conf)
+        finally:
+            for task_id, task in hooked.items():
+                task._pre_execute_hook = saved[task_id]
         self.timings.setdefault(dag_id, []).append(round(time.perf_counter() - started, 2))
         with create_session() as session:
             tis = session.scalars(
