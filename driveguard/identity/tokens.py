@@ -232,8 +232,6 @@ class TokenService:
     def list_expiring(self, within_seconds: int, *, limit: int | None = None) -> list[uuid.UUID]:
         """Accounts due for a refresh within `within_seconds` (the one rule: SQL `refresh_due_accounts`),
         soonest first."""
-        from driveguard.identity.sql import load_sql
-
         horizon = self.clock() + dt.timedelta(seconds=within_seconds)
         with self.engine.connect() as conn:
             return list(conn.scalars(load_sql("refresh_due_soonest_first"), {"horizon": horizon, "limit": limit}))
