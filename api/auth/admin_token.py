@@ -56,7 +56,6 @@ class AdminTokenController(Controller):
             "The `session` grant needs the caller's Google session (cookie or Bearer)."
         ),
         status_code=200,
-        opt={"auth": "public"},
         **{
             **with_problems(PUBLIC, 400, 401, 403, 429),
             "security": [{}, {SESSION_COOKIE: []}, {SESSION_BEARER: []}],
