@@ -381,4 +381,3 @@ class GoogleOAuthClient:
             picture=str(claims["picture"]) if claims.get("picture") else None,
             hosted_domain=str(claims["hd"])[:255] if claims.get("hd") else None,
         )
-

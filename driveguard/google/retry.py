@@ -99,4 +99,3 @@ def google_error(status: int, content: bytes | str | None, retry_after: str | No
 def transport_error(exc: BaseException) -> GoogleError:
     """A timeout, reset connection or unparsable batch: the whole round trip is worth retrying."""
     return GoogleError(0, type(exc).__name__, str(exc)[:200], Failure.TRANSIENT)
-
