@@ -66,8 +66,9 @@ def test_collects_every_account_once_through_batches_despite_429s_and_503s(
     assert stats["statuses"]["about"]["200"] == N_ACCOUNTS
     assert stats["statuses"]["about"]["503"] == 25
     assert stats["statuses"]["about"].get("429", 0) == summary["rate_limited_parts"] > 0
-    # Quality passed, then alerts refreshed the pre-aggregated overview.
+    # Quality passed, alerts ran, then the read model step refreshed the pre-aggregated overview.
     assert result.task_state("quality") == "success" and result.task_state("alerts") == "success"
+    assert result.task_state("read_model") == "success"
     assert world.scalar("SELECT count(*) FROM storage_latest") == N_ACCOUNTS
     recorded = {r["task_id"] for r in world.rows("SELECT task_id FROM pipeline_run WHERE dag_id = 'storage_collect'")}
     assert recorded == {"summarize", "quality", "alerts"}
