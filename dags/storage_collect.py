@@ -48,7 +48,9 @@ def storage_collect() -> None:
         from driveguard import pipelines
 
         recollect = bool(get_current_context()["params"].get("recollect"))
-        return pipelines.collect_shard(runtime(), shard, recollect=recollect)
+        counts = pipelines.collect_shard(runtime(), shard, recollect=recollect)
+        pipelines.check_shard(counts)
+        return counts
 
     @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:

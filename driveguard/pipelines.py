@@ -48,6 +48,7 @@ __all__ = [
     "backfill_day",
     "check_all_shards",
     "check_quality",
+    "check_shard",
     "cleanup_step",
     "collect_plan",
     "collect_shard",
@@ -182,15 +183,14 @@ def collect_plan(rt: Runtime, interval: Interval) -> dict[str, Any]:
 def collect_shard(rt: Runtime, shard: Mapping[str, Any], *, recollect: bool = False) -> dict[str, Any]:
     """Collect one shard for the shard's interval; counts (collected, failed, batches, ...).
 
-    Raises CollectionIncomplete on transient gaps, so Airflow retries the shard (its retry asks
-    only for the accounts still missing).
+    The task then calls `check_shard`, which fails it on transient gaps, so Airflow retries the
+    shard (the retry asks only for the accounts still missing).
     """
     interval = Interval.of(shard["interval_start"], shard["interval_end"])
     with contextlib.closing(rt.token_service()) as service:
         collector = ShardCollector(rt.settings, rt.engine, service, rt.drive_client(), clock=rt.clock)
         counts = collector.run(dict(shard), interval, only_missing=not recollect)
     counts["shard"] = shard.get("shard")
-    check_shard(counts)
     return counts
 
 
