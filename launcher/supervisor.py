@@ -47,6 +47,10 @@ APP_DATABASE = "driveguard"
 AIRFLOW_DATABASE = "airflow"
 LOCAL_ENV_NAME = "local.env"
 LOCK_NAME = "launcher.lock"
+RECORD_NAME = "launcher.pids"
+"""Every process of the running stack (pid and start time), rewritten as it changes: what the next
+start stops should this launcher be killed outright. The environment mark alone is not enough:
+Airflow's processes retitle themselves (setproctitle), which overwrites their visible environment."""
 LAUNCHER_PID_ENV = "DRIVEGUARD_LAUNCHER_PID"
 """Set in every child's environment: marks the processes a launcher started, and which launcher."""
 POLL_SECONDS = 0.25
@@ -229,6 +233,36 @@ def launched_processes(var_dir: Path, launcher_pid: int | None = None) -> list[p
     return found
 
 
+def recorded_processes(record: Path) -> list[psutil.Process]:
+    """The processes a run record names that still run: same pid and same start time, never a reused pid."""
+    try:
+        entries = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return []
+    alive = []
+    for entry in entries:
+        try:
+            proc = psutil.Process(int(entry["pid"]))
+            if abs(proc.create_time() - float(entry["started"])) < 0.5 and proc.pid != os.getpid():
+                alive.append(proc)
+        except (psutil.Error, KeyError, TypeError, ValueError):
+            continue
+    return alive
+
+
+def with_descendants(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """`procs` and everything below them, each once: taken before any is stopped, as an orphaned
+    child is reparented away from its tree when its parent dies."""
+    family: dict[int, psutil.Process] = {}
+    for proc in procs:
+        family.setdefault(proc.pid, proc)
+        with contextlib.suppress(psutil.Error):
+            for child in proc.children(recursive=True):
+                family.setdefault(child.pid, child)
+    family.pop(os.getpid(), None)
+    return list(family.values())
+
+
 def end_processes(procs: list[psutil.Process], grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL what is still alive after `grace`; psutil refuses reused pids."""
     for proc in procs:
@@ -293,6 +327,8 @@ class Stack:
         self.log_dir = self.var_dir / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
+        self.record = self.var_dir / RECORD_NAME
+        self._recorded: set[tuple[int, float]] = set()
         self.started_embedded = False
         self.env[LAUNCHER_PID_ENV] = str(os.getpid())
 
@@ -302,7 +338,7 @@ class Stack:
 
         Call it holding `claim_var_dir`: no other launcher lives, so its marked processes are orphans.
         """
-        orphans = launched_processes(self.var_dir)
+        orphans = with_descendants(recorded_processes(self.record) + launched_processes(self.var_dir))
         if orphans:
             pids = ", ".join(str(proc.pid) for proc in orphans)
             self.out(f"  stopping {len(orphans)} process(es) a previous run did not stop (pids {pids})")
@@ -433,6 +469,7 @@ class Stack:
                 start_new_session=True,
             )
         self.children.append(child)
+        self.remember_descendants()
         return child
 
     def remember_descendants(self) -> None:
@@ -447,6 +484,25 @@ class Stack:
             for pid, proc in list(child.descendants.items()):
                 if not proc.is_running():
                     del child.descendants[pid]
+        self.write_record()
+
+    def write_record(self) -> None:
+        """Rewrite the run record when the set of live processes changed (atomically: a kill may come any time)."""
+        entries: set[tuple[int, float]] = set()
+        for child in self.children:
+            procs = list(child.descendants.values())
+            if child.process is not None and child.process.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    procs.append(psutil.Process(child.process.pid))
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    entries.add((proc.pid, proc.create_time()))
+        if entries == self._recorded:
+            return
+        temporary = self.record.with_suffix(".tmp")
+        temporary.write_text(json.dumps([{"pid": pid, "started": started} for pid, started in sorted(entries)]))
+        temporary.replace(self.record)
+        self._recorded = entries
 
     def check_children(self) -> Child | None:
         """The first child that died on its own, if any."""
@@ -472,6 +528,7 @@ class Stack:
         ]
         if self.started_embedded:
             steps.append(("stop embedded PostgreSQL", lambda: embedded.stop(self.data_dir)))
+        steps.append(("remove the run record", lambda: self.record.unlink(missing_ok=True)))
         for label, step in steps:
             try:
                 step()

@@ -3,6 +3,7 @@ a port held by anything else stops the start with the port and pid named, and th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from support.servers import free_port
 
 from driveguard.config import PROJECT_ROOT, load_settings
-from launcher.supervisor import LAUNCHER_PID_ENV, Stack, StartRefused, build_environment
+from launcher.supervisor import LAUNCHER_PID_ENV, Stack, StartRefused, build_environment, port_holders
 
 LISTENER = "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); print('ready', flush=True); time.sleep(300)"  # noqa: E501
 
@@ -78,6 +79,38 @@ def test_orphans_of_a_killed_run_are_stopped_and_their_ports_freed(launcher_env,
         str(task_orphan.pid),
     }
     assert other_var_dir.poll() is None, "another var directory's processes are not ours"
+
+
+def test_orphans_named_by_the_run_record_are_stopped_with_their_children(launcher_env, listeners):
+    """Airflow's processes retitle themselves, which blanks their visible environment: the run record
+    (pid and start time of every process) still finds them, and their children go with them."""
+    stack = make_stack(launcher_env, [])
+    port = int(launcher_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"])
+    unmarked = {k: v for k, v in launcher_env.items() if k != "DRIVEGUARD_VAR_DIR"}
+    spawner = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {LISTENER!r}, sys.argv[1]])"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", spawner, str(port)], env=unmarked, stdout=subprocess.PIPE, text=True
+    )
+    listeners.append(parent)
+    assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"  # the child serves
+    server = psutil.Process(parent.pid)
+    log_server = server.children()[0]
+    reused = listen(free_port(), unmarked, listeners)  # a pid the record names, now another program's
+    stack.record.write_text(
+        json.dumps(
+            [
+                {"pid": server.pid, "started": server.create_time()},
+                {"pid": reused.pid, "started": psutil.Process(reused.pid).create_time() - 3600},
+            ]
+        )
+    )
+
+    stack.clear_previous_run()
+
+    assert parent.wait(15) is not None
+    assert not log_server.is_running(), "the orphan's child, reparented when its parent died, went too"
+    assert port_holders({port}) == {}
+    assert reused.poll() is None, "a reused pid is never signalled"
 
 
 def test_a_port_held_by_a_foreign_process_refuses_the_start_and_spares_it(launcher_env, listeners):
