@@ -4,33 +4,13 @@ change a row another dispatcher has claimed since (no overwrite, no second deliv
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from support.clock import FakeClock
+from support.outbox import enqueue, outbox
 
 from driveguard.config import Settings
 from driveguard.storage.notifications import Dispatcher, OutboxMessage
-
-
-def enqueue(engine: Engine, clock: FakeClock, *keys: str) -> None:
-    with engine.begin() as conn:
-        for key in keys:
-            conn.execute(
-                text(
-                    "INSERT INTO notification_outbox (id, idempotency_key, target, title, body, next_attempt_at, "
-                    "created_at, updated_at) VALUES (:id, :k, 'json://127.0.0.1:9/x', 't', 'b', :at, :at, :at)"
-                ),
-                {"id": uuid.uuid4(), "k": key, "at": clock() - dt.timedelta(minutes=1)},
-            )
-
-
-def outbox(engine: Engine) -> list[dict]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT idempotency_key AS key, status, attempts FROM notification_outbox ORDER BY idempotency_key")
-        )
-        return [dict(r) for r in rows.mappings()]
 
 
 def test_a_stale_failure_cannot_overwrite_a_newer_claim(clean_db: Engine, settings: Settings):

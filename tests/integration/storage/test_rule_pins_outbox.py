@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from support.clock import FakeClock
+from support.outbox import enqueue, outbox
 from support.receivers import HttpReceiver
 
 from driveguard.config import Settings, load_settings
@@ -33,26 +34,6 @@ def receiver() -> Iterator[HttpReceiver]:
     server = HttpReceiver().start()
     yield server
     server.stop()
-
-
-def enqueue(engine: Engine, clock: FakeClock, *keys: str) -> None:
-    with engine.begin() as conn:
-        for key in keys:
-            conn.execute(
-                text(
-                    "INSERT INTO notification_outbox (id, idempotency_key, target, title, body, next_attempt_at, "
-                    "created_at, updated_at) VALUES (:id, :k, 'json://127.0.0.1:9/x', 't', 'b', :at, :at, :at)"
-                ),
-                {"id": uuid.uuid4(), "k": key, "at": clock() - dt.timedelta(minutes=1)},
-            )
-
-
-def outbox(engine: Engine) -> list[dict]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT idempotency_key AS key, status, attempts FROM notification_outbox ORDER BY idempotency_key")
-        )
-        return [dict(r) for r in rows.mappings()]
 
 
 def count(engine: Engine, table: str) -> int:
