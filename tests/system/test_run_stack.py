@@ -1,13 +1,24 @@
 """`make run` end to end: the launcher starts every part on real PostgreSQL, serves health and the
-Airflow UI, stops everything on Ctrl-C without orphans, and a second start reuses the data."""
+Airflow UI, stops everything without orphans however it is stopped (Ctrl-C from a script that
+ignores SIGINT, SIGTERM to its process group, Ctrl-C twice on a terminal), a second start reuses the
+data, and a start after the launcher was killed outright clears what the killed run left running.
+
+Each launcher start costs about half a minute here, so the scenarios share them."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import termios
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +30,7 @@ from support.servers import free_port
 
 from driveguard.config import PROJECT_ROOT
 from launcher import embedded
+from launcher.supervisor import port_holders
 
 READY_LINE = "Driveguard is running"
 
@@ -50,7 +62,9 @@ def poll_health(api: str, within: float = 60) -> httpx.Response:
         time.sleep(1)
 
 
-def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_launcher(env: dict[str, str], log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen[bytes]:
+    """`python -m launcher` as its own session; `sigint_ignored` starts it the way a script's background
+    job is started: with SIGINT inherited as ignored, so Python installs no KeyboardInterrupt handler."""
     handle = log.open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "launcher"],
@@ -59,7 +73,51 @@ def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         stdout=handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
+
+
+class Terminal:
+    """A pseudo-terminal the launcher runs in as session leader, as in a developer's shell: bytes written
+    here are typed keys (b"\x03" is Ctrl-C: the line discipline sends SIGINT to the foreground group)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.master, slave = os.openpty()
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "launcher"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # the controlling terminal
+        )
+        os.close(slave)
+        log.touch()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        """Keep reading: a full pty buffer would block the launcher's prints."""
+        with self.log.open("ab") as sink:
+            while True:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # EIO once the launcher and its terminal are gone
+                    return
+                if not chunk:
+                    return
+                sink.write(chunk)
+                sink.flush()
+
+    def press_ctrl_c(self) -> None:
+        os.write(self.master, b"\x03")
+
+    def close(self) -> None:
+        self.reader.join(timeout=10)
+        os.close(self.master)
 
 
 def wait_for_line(proc: subprocess.Popen[bytes], log: Path, line: str, timeout: float) -> str:
@@ -74,6 +132,52 @@ def wait_for_line(proc: subprocess.Popen[bytes], log: Path, line: str, timeout: 
     pytest.fail(f"launcher not ready in {timeout}s:\n{log.read_text(errors='replace')}")
 
 
+def stack_tree(proc: subprocess.Popen[bytes], env: dict[str, str]) -> list[psutil.Process]:
+    """Every process of a running stack: the launcher's descendants, plus the embedded postmaster and its
+    backends (pg_ctl detaches the postmaster, so it is nobody's descendant). psutil handles: a pid reused
+    later is never mistaken for a survivor."""
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    postmaster = embedded.postmaster(Path(env["DRIVEGUARD_VAR_DIR"]) / "postgres")
+    if postmaster is not None:
+        tree += [postmaster, *postmaster.children(recursive=True)]
+    return tree
+
+
+def name_of(proc: psutil.Process) -> str | None:
+    try:
+        return proc.name()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def survivors(tree: list[psutil.Process]) -> list[str]:
+    alive = []
+    for proc in tree:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{proc.pid}: {' '.join(proc.cmdline())[:100]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def stack_ports(env: dict[str, str]) -> set[int]:
+    return {
+        int(env["API_PORT"]),
+        int(env["AIRFLOW_API_URL"].rsplit(":", 1)[1]),
+        int(env["GOOGLE_EMULATOR_URL"].rsplit(":", 1)[1]),
+        int(env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]),
+        int(env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]),
+    }
+
+
+def assert_nothing_left(tree: list[psutil.Process], env: dict[str, str]) -> None:
+    assert tree, "the launcher had started children"
+    assert survivors(tree) == []
+    assert port_holders(stack_ports(env)) == {}, "a port is still held"
+    assert not embedded.is_running(Path(env["DRIVEGUARD_VAR_DIR"]) / "postgres")
+
+
 def interrupt(proc: subprocess.Popen[bytes]) -> set[int]:
     """Ctrl-C as a terminal sends it: SIGINT to the launcher's process group. Returns the pids it had."""
     tree = {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
@@ -82,14 +186,48 @@ def interrupt(proc: subprocess.Popen[bytes]) -> set[int]:
     return tree
 
 
+def terminate_group(proc: subprocess.Popen[bytes], env: dict[str, str]) -> list[psutil.Process]:
+    """What `docker stop`, systemd and a closing terminal do: SIGTERM to the whole process group."""
+    tree = stack_tree(proc, env)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=90)
+    return tree
+
+
 @pytest.fixture
-def stack_env(tmp_path: Path) -> dict[str, str]:
+def leftovers(stack_env: dict[str, str]):
+    """Processes a failing test must not leave on a shared machine: killed at teardown if still alive."""
+    tracked: list[psutil.Process] = []
+    yield tracked
+    for proc in tracked:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    embedded.stop(Path(stack_env["DRIVEGUARD_VAR_DIR"]) / "postgres")
+
+
+@pytest.fixture
+def run_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Var directory and logs of one test, inside the project's var/ rather than pytest's tmp_path: other
+    pytest sessions on the machine prune old tmp_path trees and reset /tmp/pytest-of-<user> to 0700,
+    which would pull the embedded server's directory out from under it (it runs as its own user).
+    Kept when the test failed, for its logs."""
+    root = PROJECT_ROOT / "var" / "system-tests"
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{request.node.name[:40]}-", dir=root))
+    yield path
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_env(run_dir: Path) -> dict[str, str]:
     api, airflow, emulator = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOOGLE_", "DRIVEGUARD_", "DATABASE"))}
     env.update(
         {
-            "DRIVEGUARD_VAR_DIR": str(tmp_path / "var"),
-            "DRIVEGUARD_ENV_FILE": str(tmp_path / "absent.env"),
+            "DRIVEGUARD_VAR_DIR": str(run_dir / "var"),
+            "DRIVEGUARD_ENV_FILE": str(run_dir / "absent.env"),
             "API_PORT": str(api),
             "API_PUBLIC_URL": f"http://127.0.0.1:{api}",
             "GOOGLE_REDIRECT_URI": f"http://127.0.0.1:{api}/auth/callback",
@@ -102,10 +240,12 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: dict[str, str], tmp_path: Path):
-    log = tmp_path / "run.log"
+@pytest.mark.timeout(600)  # two starts and a scheduled DAG run: slow on a loaded 2-core machine
+def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: dict[str, str], run_dir: Path):
+    log = run_dir / "run.log"
     started = time.monotonic()
-    proc = start_launcher(stack_env, log)
+    # Started as a script's background job would be: Ctrl-C's SIGINT must still stop it.
+    proc = start_launcher(stack_env, log, sigint_ignored=True)
     try:
         banner = wait_for_line(proc, log, READY_LINE, timeout=300)
         ready_after = time.monotonic() - started
@@ -172,9 +312,9 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
     assert survivors == [], [psutil.Process(p).cmdline() for p in survivors]
     assert not embedded.is_running(Path(stack_env["DRIVEGUARD_VAR_DIR"]) / "postgres")
 
-    # A second start reuses the data and the generated secrets.
+    # A second start reuses the data and the generated secrets; SIGTERM to its group stops it all.
     local_env = (Path(stack_env["DRIVEGUARD_VAR_DIR"]) / "local.env").read_text()
-    second = tmp_path / "run2.log"
+    second = run_dir / "run2.log"
     proc = start_launcher(stack_env, second)
     try:
         wait_for_line(proc, second, READY_LINE, timeout=300)
@@ -184,6 +324,58 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
         with psycopg.connect(database_url(stack_env)) as conn:
             marker = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'marker-before-restart'").fetchone()
         assert marker == (1,)
+        tree = terminate_group(proc, stack_env)
     finally:
         if proc.poll() is None:
             interrupt(proc)
+
+    assert proc.returncode == 0, second.read_text()
+    assert "Traceback" not in second.read_text()
+    assert_nothing_left(tree, stack_env)
+
+
+@pytest.mark.timeout(600)
+def test_a_start_after_the_launcher_was_killed_clears_its_leftovers_and_ctrl_c_twice_stops_all(
+    stack_env: dict[str, str], run_dir: Path, leftovers: list[psutil.Process]
+):
+    killed_log = run_dir / "killed.log"
+    killed = start_launcher(stack_env, killed_log)
+    try:
+        wait_for_line(killed, killed_log, READY_LINE, timeout=300)
+    finally:
+        left_behind = stack_tree(killed, stack_env) if killed.poll() is None else []
+        leftovers.extend(left_behind)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(killed.pid, signal.SIGKILL)  # the launcher alone: its children are orphaned
+        killed.wait(30)
+    postgres = {proc.pid for proc in left_behind if name_of(proc) == "postgres"}
+    assert survivors(left_behind), "killing the launcher alone leaves its children running"
+    assert port_holders(stack_ports(stack_env)), "and they still hold the ports"
+
+    log = run_dir / "terminal.log"
+    terminal = Terminal(stack_env, log)
+    try:
+        output = wait_for_line(terminal.proc, log, READY_LINE, timeout=300)
+        assert "a previous run did not stop" in output
+        assert "reattaching to the embedded PostgreSQL a previous run left running" in output
+        assert [line for line in survivors(left_behind) if int(line.split(":")[0]) not in postgres] == []
+        assert httpx.get(f"{stack_env['API_PUBLIC_URL']}/api/health", timeout=10).status_code == 200
+        tree = stack_tree(terminal.proc, stack_env)
+        leftovers.extend(tree)
+
+        terminal.press_ctrl_c()
+        wait_for_line(terminal.proc, log, "Stopping Driveguard", timeout=30)
+        terminal.press_ctrl_c()  # impatient: the second Ctrl-C lands in the middle of the stop
+        terminal.proc.wait(timeout=90)
+    finally:
+        if terminal.proc.poll() is None:  # the test failed early: stop it as a process manager would
+            os.killpg(terminal.proc.pid, signal.SIGTERM)
+            terminal.proc.wait(90)
+        terminal.close()
+
+    output = log.read_text(errors="replace")
+    assert terminal.proc.returncode == 0, output
+    assert "SIGINT received: already stopping" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert "Stopped." in output
+    assert_nothing_left(left_behind + tree, stack_env)
