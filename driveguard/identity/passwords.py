@@ -1,6 +1,6 @@
 """Password hashes for the configured admin users (scrypt, from the standard library).
 
-Config holds only `name:<hash>` entries made by `python -m driveguard.cli hash-password`, never
+Config holds only `name:<hash>` entries made by `driveguard hash-password`, never
 a plaintext password. The format is `scrypt$<log2 n>$<r>$<p>$<salt>$<hash>` in unpadded
 base64url, so it contains no `:`, `,` or whitespace (the separators of DRIVEGUARD_ADMIN_USERS).
 """
