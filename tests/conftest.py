@@ -15,8 +15,9 @@ from support.emulator import GoogleEmulator
 from support.emulator_admin import AdminClient, serve
 from support.receivers import HttpReceiver, SmtpReceiver
 from support.servers import serve_asgi
+from support.settings import required_env, settings_for
 
-from driveguard.config import Settings, generate_encryption_key, load_settings
+from driveguard.config import Settings, load_settings
 from driveguard.db import migrate
 from driveguard.db.engine import make_engine
 from driveguard.db.models import DefaultBase
@@ -61,24 +62,17 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment a test deployment runs with (Google endpoints are added by emulator fixtures)."""
-    return {
-        "DATABASE_URL": database_url,
-        "DRIVEGUARD_VAR_DIR": str(tmp_path_factory.mktemp("var")),
-        "DRIVEGUARD_ENV": "test",
-        "GOOGLE_CLIENT_ID": "driveguard-test.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "test-client-secret",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "GOOGLE_EMULATOR_URL": "http://127.0.0.1:9",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-        "SESSION_COOKIE_SECURE": "false",
-        "AIRFLOW_API_URL": "http://127.0.0.1:9",
-    }
+    return required_env(
+        DATABASE_URL=database_url,
+        DRIVEGUARD_VAR_DIR=str(tmp_path_factory.mktemp("var")),
+        GOOGLE_EMULATOR_URL="http://127.0.0.1:9",
+        AIRFLOW_API_URL="http://127.0.0.1:9",
+    )
 
 
 @pytest.fixture(scope="session")
 def settings(base_env: dict[str, str]) -> Settings:
-    return load_settings(base_env, env_file="/dev/null")
+    return settings_for(base_env)
 
 
 # ---------------------------------------------------------------------------------------------

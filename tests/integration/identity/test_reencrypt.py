@@ -8,6 +8,7 @@ import sys
 import uuid
 
 from sqlalchemy import Engine, select
+from support.settings import settings_for
 
 from driveguard.config import PROJECT_ROOT, EncryptionKey, generate_encryption_key, load_settings
 from driveguard.db.engine import transaction
@@ -100,15 +101,7 @@ def test_cli_hash_password_makes_a_config_entry():
     assert answer.returncode == 0, answer.stderr
     entry = answer.stdout.strip()
     assert entry.startswith("ops:scrypt$") and "a long enough password" not in entry
-    env = {
-        "GOOGLE_CLIENT_ID": "x",
-        "GOOGLE_CLIENT_SECRET": "x",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "x" * 40,
-        "DRIVEGUARD_ADMIN_USERS": entry,
-    }
-    user = load_settings(env, env_file="/dev/null").security.admin_user("ops")
+    user = settings_for(DRIVEGUARD_ADMIN_USERS=entry).security.admin_user("ops")
     assert user is not None
     from driveguard.identity.passwords import verify_password
 

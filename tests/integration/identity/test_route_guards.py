@@ -14,11 +14,11 @@ import uuid
 
 import pytest
 from support.emulator import sign_in
+from support.settings import settings_for
 from support.signin import Stack
 
 from api.app import create_app
 from api.auth.guards import requires_admin, requires_user
-from driveguard.config import generate_encryption_key, load_settings
 from driveguard.db.engine import make_engine
 
 # (method, path) -> who may call it: "public" (anyone), "user" (any signed-in caller: a session
@@ -47,15 +47,8 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
 
 def _served_routes() -> dict[tuple[str, str], str]:
     """(method, path) -> the role its guards enforce, for every /api route of an app built like production."""
-    env = {
-        "GOOGLE_CLIENT_ID": "x.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "x",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "x" * 40,
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-    }
-    app = create_app(load_settings(env, env_file="/dev/null"), make_engine("postgresql+psycopg://n@127.0.0.1:1/n"))
+    settings = settings_for(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    app = create_app(settings, make_engine("postgresql+psycopg://n@127.0.0.1:1/n"))
     served = {}
     for route in app.routes:
         if not route.path.startswith("/api/"):

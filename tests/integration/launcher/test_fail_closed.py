@@ -10,26 +10,19 @@ import time
 from pathlib import Path
 
 import pytest
+from support.settings import required_env
 
 from driveguard import pipelines
-from driveguard.config import PROJECT_ROOT, ConfigError, generate_encryption_key
+from driveguard.config import PROJECT_ROOT, ConfigError
 
 
 def settings_without_database(var_dir: Path) -> dict[str, str]:
     """Valid settings in every respect but the database."""
-    return {
-        "DRIVEGUARD_ENV": "test",
-        "DRIVEGUARD_ENV_FILE": os.devnull,
-        "DRIVEGUARD_VAR_DIR": str(var_dir),
-        "GOOGLE_CLIENT_ID": "driveguard-test.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "test-client-secret",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "GOOGLE_EMULATOR_URL": "http://127.0.0.1:9",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-        "SESSION_COOKIE_SECURE": "false",
-        "AIRFLOW_API_URL": "http://127.0.0.1:9",
-    }
+    return required_env(
+        DRIVEGUARD_VAR_DIR=str(var_dir),
+        GOOGLE_EMULATOR_URL="http://127.0.0.1:9",
+        AIRFLOW_API_URL="http://127.0.0.1:9",
+    )
 
 
 def test_the_api_without_database_url_exits_with_a_message_naming_it(tmp_path: Path):

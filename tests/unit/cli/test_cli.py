@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 from support.servers import free_port
+from support.settings import required_env
 
 from driveguard.cli import cli, main
-from driveguard.config import PROJECT_ROOT, generate_encryption_key, get_settings, load_settings
+from driveguard.config import PROJECT_ROOT, get_settings, load_settings
 from driveguard.identity.passwords import verify_password
 
 PASSWORD = "correct horse battery staple"
@@ -26,16 +27,12 @@ def runner() -> Iterator[CliRunner]:
 
 
 def valid_env(**overrides: str | None) -> dict[str, str | None]:
-    env: dict[str, str | None] = {
-        "DRIVEGUARD_ENV_FILE": "/dev/null",
+    secrets = {
         "DATABASE_URL": None,
-        "GOOGLE_CLIENT_ID": "driveguard-test.apps.googleusercontent.com",
         "GOOGLE_CLIENT_SECRET": "client-secret-that-must-not-leak",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
         "DRIVEGUARD_SECRET_KEY": "signing-secret-that-must-not-leak-0123456789",
     }
-    return {**env, **overrides}
+    return required_env(**{**secrets, **overrides})
 
 
 def test_help_lists_every_operator_command(runner: CliRunner):

@@ -7,9 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from support.settings import settings_for
 
 from driveguard.backoff import FULL_JITTER, Backoff
-from driveguard.config import LOGIN_SCOPES, generate_encryption_key, load_settings
+from driveguard.config import LOGIN_SCOPES
 from driveguard.google.oauth import (
     GoogleOAuthClient,
     GoogleOAuthError,
@@ -19,15 +20,10 @@ from driveguard.google.oauth import (
 )
 from driveguard.identity.login import safe_next_path
 
-SETTINGS = load_settings(
-    {
-        "GOOGLE_CLIENT_ID": "client.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "shh",
-        "GOOGLE_REDIRECT_URI": "https://dg.example/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "x" * 40,
-    },
-    env_file="/dev/null",
+SETTINGS = settings_for(
+    GOOGLE_CLIENT_ID="client.apps.googleusercontent.com",
+    GOOGLE_CLIENT_SECRET="shh",
+    GOOGLE_REDIRECT_URI="https://dg.example/auth/callback",
 )
 
 

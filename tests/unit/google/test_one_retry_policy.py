@@ -9,28 +9,20 @@ import random
 
 import httpx
 import pytest
+from support.settings import settings_for
 
 from driveguard.backoff import EQUAL_JITTER, FULL_JITTER, Backoff
-from driveguard.config import generate_encryption_key, load_settings
 from driveguard.google.drive import DriveQuotaClient
 from driveguard.google.oauth import TOKEN_ENDPOINT_BACKOFF, GoogleOAuthClient, TransientGoogleError
 from driveguard.google.reports import ReportsClient
 from driveguard.storage.notifications import Dispatcher
 
-SETTINGS = load_settings(
-    {
-        "GOOGLE_CLIENT_ID": "client.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "shh",
-        "GOOGLE_REDIRECT_URI": "https://dg.example/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "x" * 40,
-        "GOOGLE_BACKOFF_BASE_SECONDS": "2",
-        "GOOGLE_BACKOFF_MAX_SECONDS": "30",
-        "GOOGLE_MAX_ATTEMPTS": "5",
-        "NOTIFY_BACKOFF_BASE_SECONDS": "30",
-        "NOTIFY_BACKOFF_MAX_SECONDS": "600",
-    },
-    env_file="/dev/null",
+SETTINGS = settings_for(
+    GOOGLE_BACKOFF_BASE_SECONDS="2",
+    GOOGLE_BACKOFF_MAX_SECONDS="30",
+    GOOGLE_MAX_ATTEMPTS="5",
+    NOTIFY_BACKOFF_BASE_SECONDS="30",
+    NOTIFY_BACKOFF_MAX_SECONDS="600",
 )
 
 

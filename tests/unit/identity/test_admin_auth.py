@@ -7,25 +7,18 @@ import dataclasses
 import jwt
 import pytest
 from support.clock import FakeClock
+from support.settings import required_env, settings_for
 
-from driveguard.config import ConfigError, generate_encryption_key, load_settings
+from driveguard.config import ConfigError
 from driveguard.identity.admin_auth import AUDIENCE, ISSUER, AdminAuthError, AdminAuthService
 from driveguard.identity.passwords import check_hash_format, hash_password, verify_password, verify_user
 
 FAST_HASH = hash_password("s3cret-passphrase", log2_n=10)
-BASE = {
-    "GOOGLE_CLIENT_ID": "x",
-    "GOOGLE_CLIENT_SECRET": "x",
-    "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-    "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-    "DRIVEGUARD_SECRET_KEY": "k" * 40,
-    "DRIVEGUARD_ADMIN_USERS": f"ops:{FAST_HASH}",
-    "DRIVEGUARD_ADMIN_EMAILS": "Boss@Example.com",
-}
+BASE = required_env(DRIVEGUARD_ADMIN_USERS=f"ops:{FAST_HASH}", DRIVEGUARD_ADMIN_EMAILS="Boss@Example.com")
 
 
 def settings(**overrides: str):
-    return load_settings({**BASE, **overrides}, env_file="/dev/null")
+    return settings_for(BASE, **overrides)
 
 
 def test_password_hashes_verify_and_reject():

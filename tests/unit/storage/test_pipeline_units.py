@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 from support.clock import FakeTime
+from support.settings import settings_for
 
 from driveguard.backoff import Backoff
-from driveguard.config import generate_encryption_key, load_settings
 from driveguard.db.models import AlertKind, WarningLevel
 from driveguard.db.shards import shard_size_for
 from driveguard.google.drive import parse_storage_quota
@@ -33,15 +33,7 @@ DAY = dt.timedelta(hours=24)
 
 
 def settings(**extra: str):
-    env = {
-        "GOOGLE_CLIENT_ID": "x.apps.googleusercontent.com",
-        "GOOGLE_CLIENT_SECRET": "s",
-        "GOOGLE_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "DRIVEGUARD_ENCRYPTION_KEYS": generate_encryption_key("k1"),
-        "DRIVEGUARD_SECRET_KEY": "x" * 40,
-        **extra,
-    }
-    return load_settings(env, env_file="/dev/null")
+    return settings_for(**extra)
 
 
 # -- rate limiter ---------------------------------------------------------------------------
