@@ -668,20 +668,18 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         say("  Airflow metadata database migrated")
         signals.check()
         stack.spawn("airflow-api-server", [py, "-m", "airflow", "api-server", "--port", str(stack.airflow_port)])
-        stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])
         stack.spawn("airflow-dag-processor", [py, "-m", "airflow", "dag-processor"])
         stack.spawn("airflow-triggerer", [py, "-m", "airflow", "triggerer"])
         stack.spawn("api", [py, "-m", "api"])
         say("  Airflow and the API starting…")
+        # The scheduler last: its tasks report to the Airflow API server, and a task started before
+        # that answers fails its first try (then waits out its retry delay).
+        _wait_all(stack, [("Airflow", f"{settings.airflow.api_url}/api/v2/monitor/health", 240.0)])
+        stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])
         targets = [("API", f"{settings.server.public_url}/api/health", 120.0)]
-        targets.append(("Airflow", f"{settings.airflow.api_url}/api/v2/monitor/health", 240.0))
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
-        for label, url, timeout in targets:
-            if not stack.wait_ready(url, timeout):
-                dead = stack.check_children()
-                detail = f"\n{dead.name} exited:\n{tail(dead.log_path)}" if dead else ""
-                raise RuntimeError(f"{label} did not become ready at {url}{detail}")
+        _wait_all(stack, targets)
         say(banner(stack, emulator_url))
         while not signals.requested:
             dead = stack.check_children()
@@ -707,6 +705,14 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if killed:
             say(f"  stopped {len(killed)} leftover process(es)")
         say("Stopped.")
+
+
+def _wait_all(stack: Stack, targets: list[tuple[str, str, float]]) -> None:
+    for label, url, timeout in targets:
+        if not stack.wait_ready(url, timeout):
+            dead = stack.check_children()
+            detail = f"\n{dead.name} exited:\n{tail(dead.log_path)}" if dead else ""
+            raise RuntimeError(f"{label} did not become ready at {url}{detail}")
 
 
 def _tolerate_closed_terminal(out: Callable[[str], None]) -> Callable[[str], None]:
