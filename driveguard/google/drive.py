@@ -4,10 +4,11 @@ A batch carries at most 100 parts, each with its own account's credentials; the 
 comes from settings (never `service.new_batch_http_request()`, which ignores the configured
 endpoint). Access tokens are made fresh by the token service *before* a batch is built; the
 credentials handed to the library never refresh themselves, so one dead grant can never
-abort a whole batch with `RefreshError`. Parts that come back rate limited (429, 403
-`rateLimitExceeded`) or failing (5xx) are retried alone with exponential backoff and jitter;
-a batch whose round trip fails as a whole retries all its parts. Every part passes the
-client-side token bucket first.
+abort a whole batch with `RefreshError`. A part Google answers 401 (a token it expired early)
+asks the caller's `renew` for a new token, and the library's one re-send carries it. Parts that
+come back rate limited (429, 403 `rateLimitExceeded`) or failing (5xx) are retried alone with
+exponential backoff and jitter; a batch whose round trip fails as a whole retries all its parts.
+Every part passes the client-side token bucket first.
 """
 
 from __future__ import annotations
@@ -75,19 +76,30 @@ def parse_storage_quota(payload: Mapping[str, Any]) -> StorageQuota:
     )
 
 
+Renew = Callable[[Hashable, str], str | None]
+"""(key, the token Google answered 401 to) -> a new token, or None when there is none to be had."""
+
+
 class AccessTokenCredentials(google.auth.credentials.Credentials):
     """A bare access token that never refreshes itself: the token service owns refresh.
 
     Without an expiry google-auth treats it as valid, so the client library applies it to its
-    batch part as is; a 401 part is re-sent once by the library and then comes back to us.
+    batch part as is. On a 401 the library calls `refresh` and re-sends the part once: `on_401`
+    (given the rejected token) may hand back a new token, which that one re-send then carries.
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, on_401: Callable[[str], str | None] | None = None) -> None:
         super().__init__()
         self.token = token
+        self.rejected = 0
+        self._on_401 = on_401
 
     def refresh(self, request: Any) -> None:  # the library calls it before re-sending a 401 part
-        return None
+        self.rejected += 1
+        if self._on_401 is not None:
+            fresh = self._on_401(self.token)
+            if fresh:
+                self.token = fresh
 
 
 @dataclass
@@ -103,6 +115,7 @@ class BatchStats:
     rate_limited_parts: int = 0
     server_error_parts: int = 0
     auth_error_parts: int = 0
+    auth_renewed_parts: int = 0
     failed_round_trips: int = 0
     backoff_seconds: float = 0.0
     limiter_wait_seconds: float = 0.0
@@ -174,8 +187,12 @@ class DriveQuotaClient:
         raise DriveError(result.errors["one"])
 
     # -- many accounts ---------------------------------------------------------------------
-    def fetch(self, tokens: Mapping[Hashable, str]) -> FetchResult:
-        """Quotas for every key in `tokens` (key -> fresh access token); failures per key."""
+    def fetch(self, tokens: Mapping[Hashable, str], *, renew: Renew | None = None) -> FetchResult:
+        """Quotas for every key in `tokens` (key -> fresh access token); failures per key.
+
+        `renew` is asked for a new token when Google answers 401 to a part; the part is then re-sent
+        once with it (a part whose token cannot be renewed, or that fails again, ends as AUTH).
+        """
         result = FetchResult()
         result.stats.accounts = len(tokens)
         counter = itertools.count()
@@ -192,7 +209,7 @@ class DriveQuotaClient:
             while queue and queue[0][0] <= now and len(ready) < self.batch_size:
                 ready.append(heapq.heappop(queue)[2])
             result.stats.limiter_wait_seconds += self.limiter.acquire(len(ready))
-            outcomes = self._send(ready, result.stats)
+            outcomes = self._send(ready, result.stats, renew)
             throttled = False
             for item in ready:
                 outcome = outcomes[item.key]
@@ -214,7 +231,9 @@ class DriveQuotaClient:
                 self.limiter.recover()
         return result
 
-    def _send(self, items: list[_Item], stats: BatchStats) -> dict[Hashable, StorageQuota | GoogleError]:
+    def _send(
+        self, items: list[_Item], stats: BatchStats, renew: Renew | None = None
+    ) -> dict[Hashable, StorageQuota | GoogleError]:
         outcomes: dict[Hashable, StorageQuota | GoogleError] = {}
         ids = {str(i): item.key for i, item in enumerate(items)}
 
@@ -232,10 +251,29 @@ class DriveQuotaClient:
             else:
                 outcomes[key] = transport_error(exception)
 
+        def on_401(item: _Item) -> Callable[[str], str | None]:
+            def renewed(rejected: str) -> str | None:
+                if renew is None:
+                    return None
+                try:
+                    fresh = renew(item.key, rejected)
+                except Exception:  # raised inside batch.execute it would lose every part of the batch
+                    logger.exception("renewing the token of a 401 part failed")
+                    return None
+                if fresh:
+                    item.token = fresh  # a later retry of this part (429, 5xx) carries it too
+                    stats.auth_renewed_parts += 1
+                return fresh
+
+            return renewed
+
         batch = BatchHttpRequest(callback=on_part, batch_uri=self.batch_uri)
+        credentials: list[AccessTokenCredentials] = []
         for request_id, item in zip(ids, items, strict=True):
             request = self._service.about().get(fields=ABOUT_FIELDS)
-            request.http = google_auth_httplib2.AuthorizedHttp(AccessTokenCredentials(item.token), http=self._transport)
+            creds = AccessTokenCredentials(item.token, on_401(item))
+            credentials.append(creds)
+            request.http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
             batch.add(request, request_id=request_id)
         stats.batches += 1
         stats.http_round_trips += 1
@@ -254,7 +292,6 @@ class DriveQuotaClient:
             logger.warning("Drive batch of %d parts failed as a whole: %s", len(items), error.describe())
             self._transport = self._transport_factory()  # a broken connection is not reused
             return {item.key: error for item in items}
-        auth_errors = 0
         for item in items:
             outcome = outcomes.get(item.key)
             if outcome is None:
@@ -264,8 +301,7 @@ class DriveQuotaClient:
                     stats.rate_limited_parts += 1
                 elif outcome.kind is Failure.TRANSIENT:
                     stats.server_error_parts += 1
-                elif outcome.kind is Failure.AUTH:
-                    auth_errors += 1
+        auth_errors = sum(c.rejected for c in credentials)
         if auth_errors:
             # The library re-sent the 401 parts once, in a second round trip, before calling back.
             stats.auth_error_parts += auth_errors

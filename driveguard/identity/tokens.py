@@ -183,8 +183,15 @@ class TokenService:
             raise TokenUnavailable(account.id, f"stored token unreadable: {exc}") from None
         return AccessToken(plain, account.access_token_expires_at, account.id)
 
-    def get_access_token(self, account_id: uuid.UUID, *, min_valid_seconds: int | None = None) -> AccessToken:
+    def get_access_token(
+        self, account_id: uuid.UUID, *, min_valid_seconds: int | None = None, reject: str | None = None
+    ) -> AccessToken:
         """A token valid for at least `min_valid_seconds` (default: the configured margin, ≥ 225 s).
+
+        `reject` is a token Google answered 401 to although it looked valid here (Google expired or
+        revoked it early): it is never handed out again. The stored token is refreshed under the row
+        lock unless it already differs from the rejected one, so concurrent callers rejecting the
+        same token cause one refresh between them.
 
         Raises ReauthRequired (grant dead), TokenUnavailable (transient), UnknownAccount.
         """
@@ -197,9 +204,11 @@ class TokenService:
             if reason:
                 raise ReauthRequired(account_id, reason)
             if self._fresh(account, margin, self.clock()):
-                return self._access_token(account)
+                token = self._access_token(account)
+                if reject is None or token.token != reject:
+                    return token
             failures_seen = account.refresh_failure_count
-        token, _ = self._refresh_locked(account_id, margin, failures_seen)
+        token, _ = self._refresh_locked(account_id, margin, failures_seen, reject=reject)
         return token
 
     def refresh_if_expiring(self, account_id: uuid.UUID, *, within_seconds: int) -> RefreshOutcome:
@@ -253,8 +262,13 @@ class TokenService:
             raise UnknownAccount(str(account_id))
         return account
 
-    def _refresh_locked(self, account_id: uuid.UUID, margin: int, failures_seen: int) -> tuple[AccessToken, bool]:
-        """Refresh under the row lock; (token, True) if this call refreshed, (token, False) if another did."""
+    def _refresh_locked(
+        self, account_id: uuid.UUID, margin: int, failures_seen: int, *, reject: str | None = None
+    ) -> tuple[AccessToken, bool]:
+        """Refresh under the row lock; (token, True) if this call refreshed, (token, False) if another did.
+
+        A stored token equal to `reject` counts as expired, whatever its recorded expiry says.
+        """
         failure: Exception | None = None
         with transaction(self.engine) as db:
             account = self._lock(db, account_id)
@@ -263,7 +277,9 @@ class TokenService:
             if reason:
                 raise ReauthRequired(account_id, reason)
             if self._fresh(account, margin, now):
-                return self._access_token(account), False
+                current = self._access_token(account)
+                if reject is None or current.token != reject:
+                    return current, False
             if account.refresh_failure_count > failures_seen:
                 # Someone else's refresh failed while this call waited for the lock: do not
                 # hammer a failing Google from every queued caller.

@@ -2,10 +2,16 @@
 
 A shard is a keyset range of account ids (`first_id`..`last_id`), planned by `plan_shards`
 so that a DAG can `expand` over a few hundred small dicts even at 100k accounts. Within a
-shard, accounts go in chunks: tokens are made fresh by the token service first, then the
+shard, accounts go in chunks: tokens are made fresh by the token service first (a bounded
+pool of COLLECT_TOKEN_THREADS threads, since refreshes wait on Google's token endpoint), then the
 chunk's quotas come back through batches of at most 100 parts (rate limited, failed parts
 retried alone), then one multi-row upsert writes the chunk. A task that dies halfway keeps the
 chunks it wrote; its retry collects only the accounts still missing for the interval.
+
+A part Google answers 401 although its token looked valid here (Google expired or revoked it
+early) causes one forced refresh (`get_access_token(reject=…)`) and the library's one re-send
+with the new token; if the refresh finds the grant dead the account becomes `reauth_required`
+and is counted as such, not as a transient gap.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +31,7 @@ from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.shards import keyset_shards, shard_size_for
 from driveguard.google.drive import DriveQuotaClient, StorageQuota
+from driveguard.google.retry import Failure
 from driveguard.identity.tokens import ReauthRequired, TokenService, TokenUnavailable, UnknownAccount
 from driveguard.storage.interval import Interval
 from driveguard.storage.sql import load_sql
@@ -127,6 +135,9 @@ def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUI
         yield items[start : start + size]
 
 
+TokenOutcome = str | type[Exception]
+
+
 class ShardCollector:
     """Collects one shard for one interval; `run` returns the counts the task reports."""
 
@@ -161,39 +172,76 @@ class ShardCollector:
                 )
             )
 
+    def _token(self, account_id: uuid.UUID, reject: str | None = None) -> TokenOutcome:
+        """A fresh token, or the exception class saying why there is none (never raises for those)."""
+        try:
+            return self.tokens.get_access_token(
+                account_id, min_valid_seconds=TOKEN_MIN_VALID_SECONDS, reject=reject
+            ).token
+        except (ReauthRequired, TokenUnavailable, UnknownAccount) as exc:
+            return type(exc)
+
+    @staticmethod
+    def _count_missing_token(counts: Counter[str], outcome: type[Exception]) -> None:
+        if outcome is ReauthRequired:
+            counts["reauth_required"] += 1
+        elif outcome is TokenUnavailable:
+            counts["token_unavailable"] += 1
+        else:
+            counts["vanished"] += 1
+
     def run(self, shard: dict[str, Any], interval: Interval, *, only_missing: bool = True) -> dict[str, Any]:
         counts: Counter[str] = Counter()
         account_ids = self.accounts(shard, interval, only_missing=only_missing)
         counts["accounts"] = len(account_ids)
         errors: Counter[str] = Counter()
-        for chunk in _chunks(account_ids, self.chunk_size):
-            fresh: dict[uuid.UUID, str] = {}
-            for account_id in chunk:
-                try:
-                    fresh[account_id] = self.tokens.get_access_token(
-                        account_id, min_valid_seconds=TOKEN_MIN_VALID_SECONDS
-                    ).token
-                except ReauthRequired:
-                    counts["reauth_required"] += 1
-                except TokenUnavailable:
-                    counts["token_unavailable"] += 1
-                except UnknownAccount:
-                    counts["vanished"] += 1
-            result = self.client.fetch(fresh)
-            rows = [SnapshotRow(account_id, quota) for account_id, quota in result.quotas.items()]
-            with self.engine.begin() as conn:
-                written = upsert_snapshots(conn, rows, interval, collected_at=self.clock())
-            counts.update(written)
-            counts["collected"] += len(rows)
-            for error in result.errors.values():
-                counts["failed_transient" if error.kind.retryable else f"failed_{error.kind.value}"] += 1
-                errors[error.describe()[:120]] += 1
-            for key, value in result.stats.as_dict().items():
-                if key == "max_parts":
-                    counts[key] = max(counts[key], value)
-                elif key != "accounts":
-                    counts[key] += value
+        threads = max(1, min(self.settings.pipelines.collect_token_threads, self.chunk_size))
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="collect-token") as pool:
+            for chunk in _chunks(account_ids, self.chunk_size):
+                self._collect_chunk(chunk, interval, pool, counts, errors)
         out: dict[str, Any] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in counts.items()}
         if errors:
             out["top_errors"] = dict(errors.most_common(5))
         return out
+
+    def _collect_chunk(
+        self,
+        chunk: Sequence[uuid.UUID],
+        interval: Interval,
+        pool: ThreadPoolExecutor,
+        counts: Counter[str],
+        errors: Counter[str],
+    ) -> None:
+        fresh: dict[uuid.UUID, str] = {}
+        for account_id, outcome in zip(chunk, pool.map(self._token, chunk), strict=True):
+            if isinstance(outcome, str):
+                fresh[account_id] = outcome
+            else:
+                self._count_missing_token(counts, outcome)
+        # Accounts whose 401 part found no new token: why (grant dead, token endpoint failing, gone).
+        unrenewed: dict[uuid.UUID, type[Exception]] = {}
+
+        def renew(key: Any, rejected: str) -> str | None:
+            outcome = self._token(key, reject=rejected)
+            if isinstance(outcome, str):
+                return outcome
+            unrenewed[key] = outcome
+            return None
+
+        result = self.client.fetch(fresh, renew=renew)
+        rows = [SnapshotRow(account_id, quota) for account_id, quota in result.quotas.items()]
+        with self.engine.begin() as conn:
+            written = upsert_snapshots(conn, rows, interval, collected_at=self.clock())
+        counts.update(written)
+        counts["collected"] += len(rows)
+        for key, error in result.errors.items():
+            if error.kind is Failure.AUTH and key in unrenewed:
+                self._count_missing_token(counts, unrenewed[key])
+                continue
+            counts["failed_transient" if error.kind.retryable else f"failed_{error.kind.value}"] += 1
+            errors[error.describe()[:120]] += 1
+        for key, value in result.stats.as_dict().items():
+            if key == "max_parts":
+                counts[key] = max(counts[key], value)
+            elif key != "accounts":
+                counts[key] += value

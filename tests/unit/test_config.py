@@ -76,6 +76,7 @@ def test_missing_required_variable_is_named(missing: str):
         ("SESSION_COOKIE_SECURE", "maybe", "SESSION_COOKIE_SECURE"),
         ("API_PORT", "70000", "API_PORT"),
         ("GOOGLE_DRIVE_API_URL", "https://www.googleapis.com/drive/v3", "must end in /drive/v3/"),
+        ("COLLECT_TOKEN_THREADS", "0", "between"),
     ],
 )
 def test_malformed_variable_is_named(name: str, value: str, fragment: str):
@@ -131,3 +132,8 @@ def test_env_example_documents_exactly_the_variables_settings_read():
     read = set(re.findall(r'"([A-Z][A-Z0-9_]{3,})"', source)) - {"UTC"}
     assert read - documented == set(), "read but not documented in .env.example"
     assert documented - read == set(), "documented but never read"
+
+
+def test_collect_token_threads_default_and_override():
+    assert load().pipelines.collect_token_threads == 8
+    assert load(COLLECT_TOKEN_THREADS="16").pipelines.collect_token_threads == 16
