@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from support.emulator_admin import AdminClient
 
 from driveguard import pipelines
 from driveguard.config import Settings
+from driveguard.identity.tokens import AccessToken, TokenService
 from driveguard.pipelines import Interval, Runtime
+from driveguard.storage.collection import ShardCollector
 
 GIB = 1024**3
 INTERVAL = Interval(dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC))
@@ -125,18 +128,47 @@ def test_a_401_whose_refresh_finds_the_grant_dead_marks_reauth_required_and_keep
     assert shop.emu.stats()["requests"].get("token", 0) == 0
 
 
+class InFlight(TokenService):
+    """The real token service, noting how many `get_access_token` calls run at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def get_access_token(self, *args: Any, **kwargs: Any) -> AccessToken:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            return super().get_access_token(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
 def test_tokens_of_a_chunk_are_refreshed_by_a_bounded_pool_each_exactly_once(shop: World):
     settings = dataclasses.replace(
         shop.settings, pipelines=dataclasses.replace(shop.settings.pipelines, collect_token_threads=3)
     )
     emails = [f"u{i:02d}@example.com" for i in range(10)]
     shop.seed([account(e, usage=(i + 1) * GIB) for i, e in enumerate(emails)], expiring=set(emails))
-    shop.emu.faults({"group": "token", "latency_ms": 50})
+    shop.emu.faults({"group": "token", "latency_ms": 100})  # refreshes overlap while Google answers
     shop.emu.reset_stats()
+    rt = runtime(settings, shop.engine)
+    shard = pipelines.collect_plan(rt, INTERVAL)["shards"]
+    assert len(shard) == 1
 
-    counts = collect(runtime(settings, shop.engine))
+    tokens = InFlight(settings, shop.engine, clock=rt.clock, sleep=rt.sleep)
+    try:
+        counts = ShardCollector(settings, shop.engine, tokens, rt.drive_client(), clock=rt.clock).run(
+            shard[0], INTERVAL
+        )
+    finally:
+        tokens.close()
 
     pipelines.check_shard(counts)
+    assert 1 < tokens.peak <= 3  # concurrent, and never beyond COLLECT_TOKEN_THREADS
     assert usage_by_email(shop) == {e: (i + 1) * GIB for i, e in enumerate(emails)}
     assert shop.emu.stats()["refresh_by_account"] == dict.fromkeys(emails, 1)
     assert counts["collected"] == 10 and counts.get("auth_error_parts", 0) == 0
