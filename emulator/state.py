@@ -150,7 +150,9 @@ class EmulatorState:
         self, group: str, email: str | None, project: str | None, *, errors: bool = True
     ) -> FaultDecision:
         with self.lock:
-            decision = self.faults.evaluate(group, email, project, self.now(), errors=errors)
+            now = self.now()
+            self.stats.arrival(group, now)
+            decision = self.faults.evaluate(group, email, project, now, errors=errors)
             if decision.error is not None:
                 self.stats.fault(group, decision.error.kind)
             return decision

@@ -7,7 +7,7 @@ credentials handed to the library never refresh themselves, so one dead grant ca
 abort a whole batch with `RefreshError`. Parts that come back rate limited (429, 403
 `rateLimitExceeded`) or failing (5xx) are retried alone with exponential backoff and jitter;
 a batch whose round trip fails as a whole retries all its parts. Every part passes the
-client-side token bucket first.
+limiter first, and batches are sized to what one second of the budget allows (see `budget`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from driveguard.backoff import Backoff
 from driveguard.config import Settings
-from driveguard.google.ratelimit import TokenBucket
+from driveguard.google.budget import LocalBudget, RateLimiter
 from driveguard.google.retry import Failure, GoogleError, api_backoff, google_error, transport_error
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class DriveQuotaClient:
         self,
         settings: Settings,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         backoff: Backoff | None = None,
         batch_size: int | None = None,
         max_attempts: int | None = None,
@@ -159,7 +159,9 @@ class DriveQuotaClient:
         self.max_attempts = max_attempts or self.backoff.max_attempts
         self.sleep = sleep
         self.clock = clock
-        self.limiter = limiter or TokenBucket(settings.google.rate_limit_per_minute, sleep=sleep, clock=clock)
+        self.limiter: RateLimiter = limiter or LocalBudget(
+            settings.google.rate_limit_per_minute, batch_size=self.batch_size, sleep=sleep, clock=clock
+        )
         timeout = settings.google.request_timeout_seconds
         self._transport_factory = transport_factory or (lambda: httplib2.Http(timeout=timeout))
         self._transport = self._transport_factory()
@@ -189,19 +191,24 @@ class DriveQuotaClient:
                 self.sleep(pause)
                 continue
             ready: list[_Item] = []
-            while queue and queue[0][0] <= now and len(ready) < self.batch_size:
+            size = max(1, min(self.batch_size, self.limiter.parts_allowed()))  # what one window allows
+            while queue and queue[0][0] <= now and len(ready) < size:
                 ready.append(heapq.heappop(queue)[2])
             result.stats.limiter_wait_seconds += self.limiter.acquire(len(ready))
             outcomes = self._send(ready, result.stats)
             throttled = False
+            clean = 0
             for item in ready:
                 outcome = outcomes[item.key]
                 item.attempts += 1
                 if isinstance(outcome, StorageQuota):
                     result.quotas[item.key] = outcome
+                    clean += 1
                     continue
                 if outcome.kind is Failure.RATE_LIMITED:
                     throttled = True
+                else:
+                    clean += 1
                 if outcome.kind.retryable and item.attempts < self.max_attempts:
                     result.stats.retried_parts += 1
                     due = self.clock() + self.backoff.delay(item.attempts - 1, retry_after=outcome.retry_after)
@@ -211,7 +218,7 @@ class DriveQuotaClient:
             if throttled:
                 self.limiter.throttle()
             else:
-                self.limiter.recover()
+                self.limiter.recover(clean)
         return result
 
     def _send(self, items: list[_Item], stats: BatchStats) -> dict[Hashable, StorageQuota | GoogleError]:
