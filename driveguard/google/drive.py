@@ -194,7 +194,6 @@ class DriveQuotaClient:
             size = max(1, min(self.batch_size, self.limiter.parts_allowed()))  # what one window allows
             while queue and queue[0][0] <= now and len(ready) < size:
                 ready.append(heapq.heappop(queue)[2])
-            result.stats.limiter_wait_seconds += self.limiter.acquire(len(ready))
             outcomes = self._send(ready, result.stats)
             throttled = False
             clean = 0
@@ -244,6 +243,8 @@ class DriveQuotaClient:
             request = self._service.about().get(fields=ABOUT_FIELDS)
             request.http = google_auth_httplib2.AuthorizedHttp(AccessTokenCredentials(item.token), http=self._transport)
             batch.add(request, request_id=request_id)
+        # Booked only once the batch is built: the parts leave right at their booked time.
+        stats.limiter_wait_seconds += self.limiter.acquire(len(items))
         stats.batches += 1
         stats.http_round_trips += 1
         stats.parts_sent += len(items)
