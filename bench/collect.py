@@ -151,10 +151,12 @@ def collect_one_shard(env: dict[str, str], shard: dict[str, Any]) -> dict[str, A
 
     settings = load_settings(env, env_file=os.devnull)
     engine = make_engine(env["DATABASE_URL"], pool_size=2)
+    started = time.perf_counter()
     try:
         counts = pipelines.collect_shard(pipelines.Runtime(settings, engine), shard)
     finally:
         engine.dispose()
+    counts["task_seconds"] = time.perf_counter() - started
     counts["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return counts
 
@@ -235,6 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_to_floor": round(wall / floor, 3) if floor else None,
         "http_429": about.get("429", 0),
         "max_rps": stats.get("max_1s_window", {}).get("about", 0),
+        "task_seconds_max": round(max(r["task_seconds"] for r in results), 2) if results else None,
+        "limiter_wait_s_max": round(max(r.get("limiter_wait_seconds", 0) for r in results), 2) if results else None,
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results), 1) if results else None,
     }
 
