@@ -162,7 +162,8 @@ class PipelineSettings:
     """
 
     google_pool_slots: int = 4
-    """Slots of the GOOGLE_API_POOL Airflow pool; each collecting task gets rate_limit_per_minute / slots."""
+    """Slots of the GOOGLE_API_POOL Airflow pool: how many tasks call Google at once. They all book from
+    the one shared budget (`driveguard.google.budget`), so fewer shards than slots still use all of it."""
     refresh_shard_size: int = 500
     refresh_threads: int = 4
     collect_shard_size: int = 1000

@@ -23,8 +23,8 @@ from sqlalchemy import Engine
 
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, load_settings
+from driveguard.google.budget import SharedBudget
 from driveguard.google.drive import DriveQuotaClient
-from driveguard.google.ratelimit import TokenBucket
 from driveguard.identity import refresh
 from driveguard.identity.tokens import TokenService
 from driveguard.storage import backfill, runs
@@ -86,6 +86,8 @@ class Runtime:
     clock: Clock = utcnow
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    """Epoch seconds for the shared Google budget (every process books against the same clock)."""
     drive_client_factory: DriveClientFactory | None = None
     """Builds the Drive batch client instead of `drive_client` (fault suites script Google's answers)."""
     notification_sender: Sender = apprise_send
@@ -97,11 +99,17 @@ class Runtime:
         return TokenService(self.settings, self.engine, clock=self.clock, sleep=self.sleep)
 
     def drive_client(self) -> DriveQuotaClient:
-        """The batch client with this task's share of the rate limit (limit / pool slots)."""
+        """The batch client booking from the installation's one Google budget (in PostgreSQL): a
+        shard running alone gets all of it, shards running together share it, a 429 slows all."""
         if self.drive_client_factory is not None:
             return self.drive_client_factory(self)
-        share = self.settings.google.rate_limit_per_minute / self.settings.pipelines.google_pool_slots
-        limiter = TokenBucket(share, sleep=self.sleep, clock=self.monotonic)
+        limiter = SharedBudget(
+            self.engine,
+            self.settings.google.rate_limit_per_minute,
+            batch_size=self.settings.pipelines.batch_size,
+            clock=self.wall,
+            sleep=self.sleep,
+        )
         return DriveQuotaClient(self.settings, limiter=limiter, sleep=self.sleep, clock=self.monotonic)
 
     def monitoring(self) -> MonitoringConfig:

@@ -101,7 +101,7 @@ def _overflow_part(limit: int) -> ApiResult:
     return json_result(403, body)
 
 
-async def _run_part(state: EmulatorState, inner: InnerRequest, index: int, base: str) -> ApiResult:
+async def _run_part(state: EmulatorState, inner: InnerRequest, index: int, base: str, at: float) -> ApiResult:
     limit = state.config.batch_max_parts
     if index >= limit:
         return _overflow_part(limit)
@@ -112,14 +112,15 @@ async def _run_part(state: EmulatorState, inner: InnerRequest, index: int, base:
     if url.path.rstrip("/") == "/drive/v3/about":
         if inner.method != "GET":
             return json_result(405, api_error(405, "Method Not Allowed", "httpMethodNotAllowed"))
-        return await about_call(state, inner.headers.get("authorization"), params, base)
+        return await about_call(state, inner.headers.get("authorization"), params, base, at)
     return json_result(404, api_error(404, "Method not found.", "notFound"))
 
 
 @post("/batch/drive/v3")
 async def batch(request: Request) -> Response[bytes]:
     state = state_of(request)
-    fault = await apply_faults(state, "batch", None, None)
+    arrived = state.now()  # Google counts the parts when the batch arrives, not when each is served
+    fault = await apply_faults(state, "batch", None, None, at=arrived)
     if fault is not None:
         result = fault_api_result(fault)
         state.stats.request("batch", result.status)
@@ -142,7 +143,7 @@ async def batch(request: Request) -> Response[bytes]:
         state.stats.request("batch", 400)
         return to_response(result)
     base = base_url(request)
-    results = await asyncio.gather(*(_run_part(state, inner, i, base) for i, inner in enumerate(parts)))
+    results = await asyncio.gather(*(_run_part(state, inner, i, base, arrived) for i, inner in enumerate(parts)))
     body, content_type = serialize_batch([(inner.content_id, res) for inner, res in zip(parts, results, strict=True)])
     state.stats.request("batch", 200)
     return Response(

@@ -145,7 +145,7 @@ def about_resource(account: Account, base: str) -> dict[str, Any]:
 
 
 async def about_call(
-    state: EmulatorState, authorization: str | None, params: Mapping[str, str], base: str
+    state: EmulatorState, authorization: str | None, params: Mapping[str, str], base: str, at: float | None = None
 ) -> ApiResult:
     """One `about.get`, wherever it came from (direct or a batch part)."""
     resolved = state.bearer(authorization)
@@ -153,7 +153,7 @@ async def about_call(
     email = project = None
     if not isinstance(resolved, str):
         email, project = resolved[1].email, resolved[0].client_id
-    fault = await apply_faults(state, "about", email, project, errors=authed)
+    fault = await apply_faults(state, "about", email, project, errors=authed, at=at)
     result: ApiResult
     if fault is not None:
         result = fault_api_result(fault)

@@ -1,5 +1,9 @@
 """Fault injection: latency, timeouts, rate limits and 5xx errors per endpoint group.
 
+Two kinds of project rate limit: `rate_limit_rps` (a token bucket, `rate_limit_burst` banked) and
+`rate_budget_per_second` (Google's way: at most that many requests in any one-second window,
+each batch part counted, 429 `rateLimitExceeded` above it).
+
 The product must survive Google being slow, throttling and failing; these faults let tests
 and demos make the emulator do each of those on purpose, deterministically (seeded RNG,
 token buckets driven by the emulator clock).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +71,8 @@ class FaultSpec:
     rate_limit_status: int = 429
     user_rate_limit_rps: float | None = None
     user_rate_limit_burst: float | None = None
+    rate_budget_per_second: int | None = None
+    """At most this many requests per project in any one-second window (a one-second burst, no more)."""
     error_burst_status: int = 503
     error_burst_remaining: int = 0
     error_rate: float = 0.0
@@ -74,6 +81,7 @@ class FaultSpec:
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    windows: dict[str, deque[float]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -91,6 +99,7 @@ class FaultSpec:
             "rate_limit_status",
             "user_rate_limit_rps",
             "user_rate_limit_burst",
+            "rate_budget_per_second",
             "error_burst",
             "error_rate",
             "error_rate_status",
@@ -116,6 +125,11 @@ class FaultSpec:
             spec.user_rate_limit_burst = _number(
                 payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 1, 1e9
             )
+        if payload.get("rate_budget_per_second") is not None:
+            budget = _number(payload, "rate_budget_per_second", 1, 1, 1_000_000)
+            if budget != int(budget):
+                raise ValidationError("rate_budget_per_second: must be a whole number")
+            spec.rate_budget_per_second = int(budget)
         burst = payload.get("error_burst")
         if burst is not None:
             if not isinstance(burst, dict):
@@ -145,6 +159,16 @@ class FaultSpec:
             bucket = self.buckets[key] = TokenBucket(rate, capacity, capacity, now)
         return bucket
 
+    def _within_window(self, key: str, now: float) -> bool:
+        """Admit one request if the project's last second holds fewer than the budget (admitted ones count)."""
+        log = self.windows.setdefault(key, deque())
+        while log and log[0] <= now - 1.0:
+            log.popleft()
+        if len(log) >= (self.rate_budget_per_second or 0):
+            return False
+        log.append(now)
+        return True
+
     def apply(
         self, decision: FaultDecision, email: str | None, project: str | None, now: float, *, errors: bool = True
     ) -> None:
@@ -172,6 +196,9 @@ class FaultSpec:
             if wait is not None:
                 decision.error = FaultError("user_rate_limit", 403, max(1, math.ceil(wait)))
                 return
+        if self.rate_budget_per_second and not self._within_window(f"project:{project}", now):
+            decision.error = FaultError("rate_limit", self.rate_limit_status, 1)
+            return
         if self.rate_limit_rps:
             bucket = self._bucket(f"project:{project}", self.rate_limit_rps, self.rate_limit_burst or 1, now)
             wait = bucket.take(now)

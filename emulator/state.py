@@ -147,10 +147,13 @@ class EmulatorState:
         return dt.datetime.fromtimestamp(shifted, dt.UTC).date()
 
     def evaluate_faults(
-        self, group: str, email: str | None, project: str | None, *, errors: bool = True
+        self, group: str, email: str | None, project: str | None, *, errors: bool = True, at: float | None = None
     ) -> FaultDecision:
+        """`at`: when the request arrived (a batch's parts all arrive with the batch), default now."""
         with self.lock:
-            decision = self.faults.evaluate(group, email, project, self.now(), errors=errors)
+            now = self.now() if at is None else at
+            self.stats.arrival(group, now)
+            decision = self.faults.evaluate(group, email, project, now, errors=errors)
             if decision.error is not None:
                 self.stats.fault(group, decision.error.kind)
             return decision

@@ -6,7 +6,7 @@ concurrent requests?), how many calls were rate limited, how many parts batches 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 
@@ -32,10 +32,20 @@ class Stats:
         self.batch_parts = 0
         self.batch_max_parts = 0
         self.batch_overflow_parts = 0
+        self.recent: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.max_1s_window: Counter[str] = Counter()
 
     def request(self, group: str, status: int) -> None:
         self.requests[group] += 1
         self.statuses[group][str(status)] += 1
+
+    def arrival(self, group: str, now: float) -> None:
+        """A request (or batch part) arrived: keep the most that arrived within any one second."""
+        recent = self.recent[group]
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        recent.append(now)
+        self.max_1s_window[group] = max(self.max_1s_window[group], len(recent))
 
     def fault(self, group: str, kind: str) -> None:
         self.faults_injected[group] += 1
@@ -54,6 +64,7 @@ class Stats:
             "about_by_account": dict(self.about_by_account),
             "rate_limited": dict(self.rate_limited),
             "faults_injected": dict(self.faults_injected),
+            "max_1s_window": dict(self.max_1s_window),
             "revocations": self.revocations,
             "batch": {
                 "requests": self.batch_requests,

@@ -26,10 +26,16 @@ def issuer_of(request: Request) -> str:
 
 
 async def apply_faults(
-    state: EmulatorState, group: str, email: str | None, project: str | None, *, errors: bool = True
+    state: EmulatorState,
+    group: str,
+    email: str | None,
+    project: str | None,
+    *,
+    errors: bool = True,
+    at: float | None = None,
 ) -> FaultError | None:
     """Sleep for injected latency / timeouts and return the injected error, if any."""
-    decision = state.evaluate_faults(group, email, project, errors=errors)
+    decision = state.evaluate_faults(group, email, project, errors=errors, at=at)
     if decision.delay > 0:
         await asyncio.sleep(decision.delay)
     if decision.timeout is not None:

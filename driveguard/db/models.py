@@ -313,3 +313,20 @@ class OAuthLoginState(UUIDv7AuditBase):
     consumed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
     __table_args__ = (Index("ix_oauth_login_state_expires_at", "expires_at"),)
+
+
+class GoogleRateBudget(DefaultBase):
+    """One Google request budget shared by every task, process and worker (`driveguard.google.budget`).
+
+    The bookings of the last window (epoch seconds, parts) and the shared rate multiplier."""
+
+    __tablename__ = "google_rate_budget"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    multiplier: Mapped[float] = mapped_column(Float, server_default=text("1.0"))
+    last_throttle_at: Mapped[float | None] = mapped_column(Float)
+    sent_at: Mapped[list[float]] = mapped_column(ARRAY(Float), server_default=text("'{}'"))
+    sent_parts: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+
+    __table_args__ = (CheckConstraint("multiplier > 0 AND multiplier <= 1", name="ck_google_rate_budget_multiplier"),)

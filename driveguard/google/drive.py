@@ -8,7 +8,8 @@ abort a whole batch with `RefreshError`. A part Google answers 401 (a token it e
 asks the caller's `renew` for a new token, and the library's one re-send carries it. Parts that
 come back rate limited (429, 403 `rateLimitExceeded`) or failing (5xx) are retried alone with
 exponential backoff and jitter; a batch whose round trip fails as a whole retries all its parts.
-Every part passes the client-side token bucket first.
+Every part passes the limiter first, and batches are sized to what one second of the budget
+allows (see `budget`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from driveguard.backoff import Backoff
 from driveguard.config import Settings
-from driveguard.google.ratelimit import TokenBucket
+from driveguard.google.budget import LocalBudget, RateLimiter
 from driveguard.google.retry import Failure, GoogleError, api_backoff, google_error, transport_error
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class DriveQuotaClient:
         self,
         settings: Settings,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         backoff: Backoff | None = None,
         batch_size: int | None = None,
         max_attempts: int | None = None,
@@ -172,7 +173,9 @@ class DriveQuotaClient:
         self.max_attempts = max_attempts or self.backoff.max_attempts
         self.sleep = sleep
         self.clock = clock
-        self.limiter = limiter or TokenBucket(settings.google.rate_limit_per_minute, sleep=sleep, clock=clock)
+        self.limiter: RateLimiter = limiter or LocalBudget(
+            settings.google.rate_limit_per_minute, batch_size=self.batch_size, sleep=sleep, clock=clock
+        )
         timeout = settings.google.request_timeout_seconds
         self._transport_factory = transport_factory or (lambda: httplib2.Http(timeout=timeout))
         self._transport = self._transport_factory()
@@ -206,19 +209,23 @@ class DriveQuotaClient:
                 self.sleep(pause)
                 continue
             ready: list[_Item] = []
-            while queue and queue[0][0] <= now and len(ready) < self.batch_size:
+            size = max(1, min(self.batch_size, self.limiter.parts_allowed()))  # what one window allows
+            while queue and queue[0][0] <= now and len(ready) < size:
                 ready.append(heapq.heappop(queue)[2])
-            result.stats.limiter_wait_seconds += self.limiter.acquire(len(ready))
             outcomes = self._send(ready, result.stats, renew)
             throttled = False
+            clean = 0
             for item in ready:
                 outcome = outcomes[item.key]
                 item.attempts += 1
                 if isinstance(outcome, StorageQuota):
                     result.quotas[item.key] = outcome
+                    clean += 1
                     continue
                 if outcome.kind is Failure.RATE_LIMITED:
                     throttled = True
+                else:
+                    clean += 1
                 if outcome.kind.retryable and item.attempts < self.max_attempts:
                     result.stats.retried_parts += 1
                     due = self.clock() + self.backoff.delay(item.attempts - 1, retry_after=outcome.retry_after)
@@ -228,7 +235,7 @@ class DriveQuotaClient:
             if throttled:
                 self.limiter.throttle()
             else:
-                self.limiter.recover()
+                self.limiter.recover(clean)
         return result
 
     def _send(
@@ -275,6 +282,8 @@ class DriveQuotaClient:
             credentials.append(creds)
             request.http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
             batch.add(request, request_id=request_id)
+        # Booked only once the batch is built: the parts leave right at their booked time.
+        stats.limiter_wait_seconds += self.limiter.acquire(len(items))
         stats.batches += 1
         stats.http_round_trips += 1
         stats.parts_sent += len(items)

@@ -8,6 +8,10 @@ wait for the debt to be repaid, so the long-run rate never exceeds `rate_per_min
 The rate adapts (AIMD): `throttle()` after a batch that drew rate-limit answers cuts the rate,
 `recover()` after a clean batch gives some of it back, never above the configured ceiling.
 Clock and sleep are injectable so fault suites run without real waiting.
+
+This bucket is per process and lets a whole batch burst out; the pipelines use the installation's
+one shared budget instead (`driveguard.google.budget`), which paces every part within each
+one-second window.
 """
 
 from __future__ import annotations
@@ -87,7 +91,11 @@ class TokenBucket:
             self.tokens = min(self.tokens, 0.0)
             self.stats.throttles += 1
 
-    def recover(self) -> None:
+    def parts_allowed(self) -> int:
+        """No sizing: a whole batch goes out once enough of it is banked (see `budget` for pacing)."""
+        return 100
+
+    def recover(self, parts: int = 1) -> None:
         """A clean batch: give back a little of the rate (additive increase) up to the ceiling."""
         with self._lock:
             self.rate = min(self.ceiling / 60.0, self.rate + self.ceiling / 60.0 * self.recover_fraction)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import google_auth_httplib2
-import httpx
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
-from support.emulator_admin import RunningEmulator
+from support.emulator_admin import RunningEmulator, raw_batch, split_parts
 
 DRIVE_METADATA = "https://www.googleapis.com/auth/drive.metadata.readonly"
 
@@ -107,36 +105,6 @@ def test_parts_fail_alone_through_the_library(emu: RunningEmulator) -> None:
     assert error.resp.status == 503 and error.error_details[0]["reason"] == "backendError"
     for email in set(emails) - {"bob@gmail.com"}:
         assert results[email][1] is None and results[email][0]["user"]["emailAddress"] == email
-
-
-def raw_batch(
-    emu: RunningEmulator, tokens: list[str], path: str = "/drive/v3/about?fields=storageQuota"
-) -> httpx.Response:
-    boundary = "batch_test_boundary"
-    parts = []
-    for i, token in enumerate(tokens):
-        parts.append(
-            f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n"
-            f"GET {path} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-    body = "".join(parts) + f"--{boundary}--\r\n"
-    return httpx.post(
-        emu.url("/batch/drive/v3"),
-        content=body.encode(),
-        headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
-    )
-
-
-def split_parts(response: httpx.Response) -> list[tuple[str, int, str]]:
-    boundary = re.search(r"boundary=(\S+)", response.headers["content-type"])
-    assert boundary is not None
-    out = []
-    for chunk in response.text.split("--" + boundary.group(1))[1:-1]:
-        content_id = re.search(r"Content-ID: <([^>]+)>", chunk)
-        status = re.search(r"HTTP/1.1 (\d{3})", chunk)
-        assert content_id and status
-        out.append((content_id.group(1), int(status.group(1)), chunk))
-    return out
 
 
 def test_wire_format_401_for_one_user_429_for_another(emu: RunningEmulator) -> None:

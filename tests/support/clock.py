@@ -55,3 +55,25 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+class SharedFakeTime(FakeTime):
+    """`FakeTime` for several threads at once: a sleep moves the one clock to the sleeper's wake-up
+    time (never backwards), as real time would for threads sleeping side by side."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__()
+        self.now = start
+        self._lock = threading.Lock()
+        self._read: dict[int, float] = {}
+
+    def clock(self) -> float:
+        with self._lock:
+            self._read[threading.get_ident()] = self.now
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            wake = self._read.get(threading.get_ident(), self.now) + seconds
+            self.now = max(self.now, wake)

@@ -7,6 +7,7 @@ with the tests, not in the emulator package: the emulator itself never needs the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,3 +113,33 @@ class RunningEmulator:
     def grant(self, email: str, **body: Any) -> dict[str, Any]:
         """Tokens for `email` as if it had consented to this client earlier."""
         return self.admin.grant(email, client_id=self.client_id, **body)
+
+
+def raw_batch(
+    emu: RunningEmulator, tokens: list[str], path: str = "/drive/v3/about?fields=storageQuota"
+) -> httpx.Response:
+    boundary = "batch_test_boundary"
+    parts = []
+    for i, token in enumerate(tokens):
+        parts.append(
+            f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n"
+            f"GET {path} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+    body = "".join(parts) + f"--{boundary}--\r\n"
+    return httpx.post(
+        emu.url("/batch/drive/v3"),
+        content=body.encode(),
+        headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+    )
+
+
+def split_parts(response: httpx.Response) -> list[tuple[str, int, str]]:
+    boundary = re.search(r"boundary=(\S+)", response.headers["content-type"])
+    assert boundary is not None
+    out = []
+    for chunk in response.text.split("--" + boundary.group(1))[1:-1]:
+        content_id = re.search(r"Content-ID: <([^>]+)>", chunk)
+        status = re.search(r"HTTP/1.1 (\d{3})", chunk)
+        assert content_id and status
+        out.append((content_id.group(1), int(status.group(1)), chunk))
+    return out
