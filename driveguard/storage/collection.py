@@ -109,13 +109,25 @@ def upsert_snapshots(
     return counts
 
 
+MAX_LISTED_FAILURES = 1000
+"""A try lists at most this many failed account ids (with their reason) in its counts: enough to name
+every gap of a bad hour without turning a `pipeline_run` row into megabytes."""
+
+
 class CollectionIncomplete(Exception):
     """Some accounts of the shard still have no snapshot after every retry of transient errors."""
 
 
+def transient_gaps(counts: Mapping[str, Any]) -> int:
+    """Accounts a try left without a snapshot for reasons a retry can fix (Drive or token endpoint)."""
+    return int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+
+
 def check_shard(counts: Mapping[str, Any]) -> None:
-    """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps."""
-    missing = int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+    """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps.
+
+    The caller records the try's counts first: a failed try's work is never lost from the summary."""
+    missing = transient_gaps(counts)
     if missing:
         raise CollectionIncomplete(
             f"{missing} account(s) got no snapshot after retries (Drive or token endpoint): {counts.get('top_errors')}"
@@ -166,6 +178,12 @@ class ShardCollector:
         account_ids = self.accounts(shard, interval, only_missing=only_missing)
         counts["accounts"] = len(account_ids)
         errors: Counter[str] = Counter()
+        failures: dict[str, str] = {}
+
+        def failed(account_id: uuid.UUID, reason: str) -> None:
+            if len(failures) < MAX_LISTED_FAILURES:
+                failures[str(account_id)] = reason
+
         for chunk in _chunks(account_ids, self.chunk_size):
             fresh: dict[uuid.UUID, str] = {}
             for account_id in chunk:
@@ -175,8 +193,10 @@ class ShardCollector:
                     ).token
                 except ReauthRequired:
                     counts["reauth_required"] += 1
+                    failed(account_id, "reauth_required")
                 except TokenUnavailable:
                     counts["token_unavailable"] += 1
+                    failed(account_id, "token_unavailable")
                 except UnknownAccount:
                     counts["vanished"] += 1
             result = self.client.fetch(fresh)
@@ -185,8 +205,9 @@ class ShardCollector:
                 written = upsert_snapshots(conn, rows, interval, collected_at=self.clock())
             counts.update(written)
             counts["collected"] += len(rows)
-            for error in result.errors.values():
+            for account_id, error in result.errors.items():
                 counts["failed_transient" if error.kind.retryable else f"failed_{error.kind.value}"] += 1
+                failed(account_id, f"drive {error.kind.value}: {error.describe()[:120]}")  # type: ignore[arg-type]
                 errors[error.describe()[:120]] += 1
             for key, value in result.stats.as_dict().items():
                 if key == "max_parts":
@@ -196,4 +217,6 @@ class ShardCollector:
         out: dict[str, Any] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in counts.items()}
         if errors:
             out["top_errors"] = dict(errors.most_common(5))
+        if failures:
+            out["failures"] = failures
         return out
