@@ -34,6 +34,7 @@ from driveguard.storage.collection import (
     CollectionIncomplete,
     ShardCollector,
     check_shard,
+    is_due,
     plan_collection,
     transient_gaps,
 )
@@ -240,11 +241,12 @@ def check_quality(rt: Runtime, interval: Interval, *, reasons: Mapping[str, str]
     completeness against COLLECT_COMPLETENESS_FLOOR_PERCENT (`reasons`: why an account is missing, by id)."""
     from driveguard.storage import quality  # great-expectations is slow to import
 
+    due = is_due(interval, rt.monitoring().collect_every_hours)  # a skipped hour is not a gap
     return quality.validate_interval(
         rt.engine,
         interval,
         floor_percent=rt.settings.pipelines.collect_completeness_floor_percent,
-        coverage=runs.coverage(rt.engine, interval, reasons),
+        coverage=runs.coverage(rt.engine, interval, reasons) if due else None,
     )
 
 

@@ -54,14 +54,19 @@ def plan_shards(engine: Engine, configured_size: int) -> list[dict[str, Any]]:
         return keyset_shards(conn, load_sql("collect_shards"), size)
 
 
+def is_due(interval: Interval, every_hours: int) -> bool:
+    """Whether the cadence `collect_every_hours` collects this interval (a skipped hour has no gaps)."""
+    width_hours = (interval.end - interval.start).total_seconds() / 3600
+    return not (every_hours > 1 and width_hours < every_hours and interval.start.hour % every_hours != 0)
+
+
 def plan_collection(engine: Engine, interval: Interval, *, every_hours: int, shard_size: int) -> dict[str, Any]:
     """Shards to collect for the interval (none when the cadence `every_hours` skips its hour).
 
     The shards carry the interval (ISO strings), so each mapped task knows what it collects.
     """
     base = {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
-    width_hours = (interval.end - interval.start).total_seconds() / 3600
-    if every_hours > 1 and width_hours < every_hours and interval.start.hour % every_hours != 0:
+    if not is_due(interval, every_hours):
         return {**base, "shards": [], "skipped": f"collect_every_hours={every_hours}"}
     partition = ensure_partition(engine, interval.start)
     shards = plan_shards(engine, shard_size)

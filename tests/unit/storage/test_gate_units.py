@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from driveguard.storage.collection import transient_gaps
+import datetime as dt
+
+from driveguard.storage.collection import is_due, transient_gaps
+from driveguard.storage.interval import Interval
 from driveguard.storage.quality import QualityReport
 from driveguard.storage.runs import failure_reasons, sum_counts, try_task_id
 
@@ -49,3 +52,10 @@ def test_the_latest_try_says_why_an_account_failed_and_tries_add_up_without_doub
     assert failure_reasons([{"failures": {"a9": "old"}}, first, retry]) == {"a9": "drive server: HTTP 503"}
     assert sum_counts([first, retry])["collected"] == 1000
     assert try_task_id(3, 2) == "collect[3]#try2" and try_task_id(-1, 1) == "collect[0]#try1"
+
+
+def test_an_hour_the_cadence_skips_is_not_a_gap():
+    at = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+    odd_hour = Interval(at, at + dt.timedelta(hours=1))
+    assert not is_due(odd_hour, 2) and is_due(odd_hour, 1) and is_due(odd_hour, 3)
+    assert report(coverage={}).green  # no coverage measured for a skipped hour: nothing to miss
