@@ -4,13 +4,14 @@ Hourly data intervals (CronDataIntervalTimetable): `plan` ensures the month's pa
 cuts the active accounts into keyset shards; `collect` is mapped over the shards in the
 `google_api` pool (Drive batches of up to 100 accounts, rate limited, failed parts retried)
 and upserts one snapshot per account for the interval; `summarize` stores the counts;
-`quality` (great-expectations) must pass before `alerts` moves the warning levels and
-writes the outbox. `read_model` then brings the overview (`storage_latest`) up to the interval
-whether or not the gate passed: the gate holds back alerts, not the view of what was measured.
-It is an Airflow teardown task, so it runs once `alerts` is done in any state and does not decide
-the run's outcome (a failed gate still fails the run through `alerts`; a failed `read_model` tells
-ops). A shard that fails for good does not hold back the others: `summarize`, `quality`, `alerts`
-and `read_model` run on what was collected, and `complete` then fails the run.
+`quality` (great-expectations) quarantines rows that fail a check and measures completeness;
+`alerts` then moves the warning levels of every other row and writes the outbox, whether or not
+the gate failed the run (the gate holds back only what is wrong). `read_model` then brings the
+overview (`storage_latest`) up to the interval whether or not the gate passed. It is an Airflow
+teardown task, so it runs once `alerts` is done in any state and does not decide the run's outcome
+(a failed `read_model` tells ops). `verdict`, a leaf after `quality`, carries a failed gate into
+the run's state. A shard that fails for good does not hold back the others: `summarize`,
+`quality`, `alerts` and `read_model` run on what was collected, and `complete` then fails the run.
 Param `recollect=true` re-asks Google for accounts already collected.
 """
 
@@ -47,26 +48,46 @@ def storage_collect() -> None:
     def collect(shard: dict) -> dict:
         from driveguard import pipelines
 
-        recollect = bool(get_current_context()["params"].get("recollect"))
-        counts = pipelines.collect_shard(runtime(), shard, recollect=recollect)
-        pipelines.check_shard(counts)
-        return counts
+        context = get_current_context()
+        ti, rt = context["ti"], runtime()
+        recollect = bool(context["params"].get("recollect"))
+        counts = pipelines.collect_shard(rt, shard, recollect=recollect)
+        return pipelines.finish_collect_try(  # a failed try records its counts before it fails
+            rt,
+            counts,
+            dag_id=ti.dag_id,
+            run_id=context["run_id"],
+            map_index=ti.map_index,
+            try_number=ti.try_number,
+            interval=pipelines.Interval.of(shard["interval_start"], shard["interval_end"]),
+        )
 
     @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:
+        """Every try's counts (failed tries from pipeline_run, the others' results) and the interval's coverage."""
         from driveguard import pipelines
 
-        return record(pipelines.sum_counts(results), interval(STEP))
+        context, window = get_current_context(), interval(STEP)
+        summary = pipelines.summarize_collection(
+            runtime(), dag_id=context["ti"].dag_id, run_id=context["run_id"], interval=window, results=results
+        )
+        return record(summary, window)
 
     @task(retries=0)
-    def quality() -> dict:
+    def quality(summary: dict) -> dict:
+        """Record the gate's report, then fail (ops told) if rows were quarantined or accounts are missing."""
         from driveguard import pipelines
 
         window = interval(STEP)
-        return record(pipelines.check_quality(runtime(), window), window)
+        reasons = {gap["account_id"]: gap["reason"] for gap in summary.get("missing_accounts") or []}
+        report = pipelines.check_quality(runtime(), window, reasons=reasons)
+        summary = record(report.summary(), window)
+        pipelines.enforce_quality(report)
+        return summary
 
-    @task
+    @task(trigger_rule="none_skipped")
     def alerts() -> dict:
+        """Runs whatever the gate said (not when the interval was skipped): quarantined rows are left out."""
         from driveguard import pipelines
 
         window = interval(STEP)
@@ -79,6 +100,12 @@ def storage_collect() -> None:
 
         return pipelines.refresh_read_model(runtime(), interval(STEP))
 
+    @task(retries=0)
+    def verdict(gate: dict) -> dict:
+        """A leaf that runs only when the gate passed: `alerts` runs whatever the gate said, so this is
+        what keeps a failed gate (quarantined rows, accounts missing) failing the run, with one ops notice."""
+        return {"green": bool(gate.get("success"))}
+
     @task(trigger_rule="all_done")
     def complete(shards: list[dict], results: list[dict]) -> None:
         """Fail the run (and tell ops) if a shard was lost; the other shards are still checked and alerted on."""
@@ -88,7 +115,9 @@ def storage_collect() -> None:
 
     shards = plan()
     collected = collect.expand(shard=shards)
-    summarize(collected) >> quality() >> alerts() >> read_model()
+    gate = quality(summarize(collected))
+    gate >> alerts() >> read_model()
+    verdict(gate)
     complete(shards, collected)  # its own leaf: a failed quality gate still fails the run too
 
 

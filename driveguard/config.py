@@ -169,6 +169,8 @@ class PipelineSettings:
     collect_shard_size: int = 1000
     collect_token_threads: int = 8
     """Threads one collect task uses to make a chunk's tokens fresh (each may wait on Google's token endpoint)."""
+    collect_completeness_floor_percent: float = 100.0
+    """The share of active accounts that must have a snapshot for an interval before its run is green."""
     batch_size: int = 100
     google_max_attempts: int = 6
     google_backoff_base_seconds: float = 1.0
@@ -458,6 +460,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         refresh_threads=r.integer("TOKEN_REFRESH_THREADS", 4, 1, 64),
         collect_shard_size=r.integer("COLLECT_SHARD_SIZE", 1000, 1, 100_000),
         collect_token_threads=r.integer("COLLECT_TOKEN_THREADS", 8, 1, 64),
+        collect_completeness_floor_percent=r.number("COLLECT_COMPLETENESS_FLOOR_PERCENT", 100.0, 0, 100),
         batch_size=r.integer("GOOGLE_BATCH_SIZE", 100, 1, 100),
         google_max_attempts=r.integer("GOOGLE_MAX_ATTEMPTS", 6, 1, 50),
         google_backoff_base_seconds=r.number("GOOGLE_BACKOFF_BASE_SECONDS", 1.0, 0.001, 600),

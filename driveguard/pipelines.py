@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,20 @@ from driveguard.identity.tokens import TokenService
 from driveguard.storage import backfill, runs
 from driveguard.storage.alerts import AlertEvaluator
 from driveguard.storage.backfill import BackfillNotConfigured, ReportsBackfill
-from driveguard.storage.collection import CollectionIncomplete, ShardCollector, check_shard, plan_collection
+from driveguard.storage.collection import (
+    CollectionIncomplete,
+    ShardCollector,
+    check_shard,
+    is_due,
+    plan_collection,
+    transient_gaps,
+)
 from driveguard.storage.interval import Interval, floor_interval
 from driveguard.storage.monitoring import MonitoringConfig, effective_config
 from driveguard.storage.notifications import AfterSend, Dispatcher, Sender, apprise_send
 from driveguard.storage.read_model import refresh_latest
 from driveguard.storage.retention import Retention
-from driveguard.storage.runs import ShardsFailed, check_all_shards, sum_counts
+from driveguard.storage.runs import ShardsFailed, check_all_shards, sum_counts, try_task_id
 
 __all__ = [
     "CLEANUP_STEPS",
@@ -53,7 +60,9 @@ __all__ = [
     "collect_plan",
     "collect_shard",
     "dispatch_notifications",
+    "enforce_quality",
     "evaluate_alerts",
+    "finish_collect_try",
     "floor_interval",
     "not_ready_reschedule_at",
     "record_run",
@@ -62,6 +71,7 @@ __all__ = [
     "refresh_shard",
     "runtime",
     "sum_counts",
+    "summarize_collection",
     "use_runtime",
 ]
 
@@ -202,16 +212,66 @@ def collect_shard(rt: Runtime, shard: Mapping[str, Any], *, recollect: bool = Fa
     return counts
 
 
-def check_quality(rt: Runtime, interval: Interval) -> dict[str, Any]:
-    """The great-expectations gate; raises QualityError with a readable report on any violation."""
-    from driveguard.storage.quality import validate_interval  # great-expectations is slow to import
+def finish_collect_try(
+    rt: Runtime,
+    counts: Mapping[str, Any],
+    *,
+    dag_id: str,
+    run_id: str,
+    map_index: int | None,
+    try_number: int,
+    interval: Interval,
+) -> dict[str, Any]:
+    """End one try of a collect shard: a try with transient gaps records what it did in `pipeline_run`
+    (Airflow keeps no result of a failed try), then fails through `check_shard` so Airflow retries it."""
+    if transient_gaps(counts):
+        record_run(
+            rt,
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=try_task_id(map_index, try_number),
+            counts=counts,
+            interval=interval,
+        )
+    check_shard(counts)
+    return dict(counts)
 
-    return validate_interval(rt.engine, interval).summary()
+
+def summarize_collection(
+    rt: Runtime, *, dag_id: str, run_id: str, interval: Interval, results: Iterable[Mapping[str, Any] | None]
+) -> dict[str, Any]:
+    """Every collect try's counts added up, plus how many active accounts have a snapshot and which do not."""
+    return runs.summarize_collection(rt.engine, dag_id=dag_id, run_id=run_id, interval=interval, results=results)
+
+
+def check_quality(rt: Runtime, interval: Interval, *, reasons: Mapping[str, str] | None = None) -> Any:
+    """The gate's report (a `QualityReport`): row checks, quarantined rows, over-quota facts and
+    completeness against COLLECT_COMPLETENESS_FLOOR_PERCENT (`reasons`: why an account is missing, by id)."""
+    from driveguard.storage import quality  # great-expectations is slow to import
+
+    due = is_due(interval, rt.monitoring().collect_every_hours)  # a skipped hour is not a gap
+    return quality.validate_interval(
+        rt.engine,
+        interval,
+        floor_percent=rt.settings.pipelines.collect_completeness_floor_percent,
+        coverage=runs.coverage(rt.engine, interval, reasons) if due else None,
+    )
+
+
+def enforce_quality(report: Any) -> None:
+    """Fail the quality task (QualityError, a readable report) when it quarantined rows or accounts are missing."""
+    from driveguard.storage import quality
+
+    quality.enforce(report)
 
 
 def evaluate_alerts(rt: Runtime, interval: Interval) -> dict[str, int]:
-    """Move the accounts' warning levels for the interval and write the outbox rows they cause."""
-    return AlertEvaluator(rt.settings, rt.engine, clock=rt.clock).evaluate(interval)
+    """Move the accounts' warning levels for the interval and write the outbox rows they cause; the rows
+    the quality gate quarantines are skipped, everyone else is evaluated (over-quota accounts included)."""
+    from driveguard.storage.quality import quarantined_rows
+
+    quarantined = [row["account_id"] for row in quarantined_rows(rt.engine, interval)]
+    return AlertEvaluator(rt.settings, rt.engine, clock=rt.clock).evaluate(interval, quarantined)
 
 
 def refresh_read_model(rt: Runtime, interval: Interval) -> dict[str, int]:

@@ -14,7 +14,8 @@
 Evaluation works in chunks of accounts; each chunk's state changes, alerts and outbox rows
 (one per alert and target, idempotency key = alert id + target hash) commit in ONE
 transaction. An interval older than an account's last evaluated one is ignored, and alerts are
-unique per (account, interval, kind): re-running an evaluation writes nothing new. Time comes
+unique per (account, interval, kind): re-running an evaluation writes nothing new. Rows the
+quality gate quarantined are skipped; every other row of the interval is evaluated. Time comes
 from the interval (its end), never from the wall clock. The overview's read model is not
 touched here: it has its own step (`read_model.py`), which runs even when the quality gate
 holds the alerts back.
@@ -180,10 +181,14 @@ class AlertEvaluator:
         self.clock = clock
         self.chunk_size = max(1, chunk_size)
 
-    def evaluate(self, interval: Interval) -> dict[str, int]:
-        """Evaluate every snapshot of the interval; returns counts by outcome."""
+    def evaluate(self, interval: Interval, quarantined: Sequence[uuid.UUID] = ()) -> dict[str, int]:
+        """Evaluate every snapshot of the interval but the quarantined ones (rows that failed a quality
+        check: their level is not moved on bad data); returns counts by outcome."""
         config = effective_config(self.settings, self.engine)
         counts: Counter[str] = Counter()
+        skip = [uuid.UUID(str(a)) for a in quarantined]
+        if skip:
+            counts["quarantined_skipped"] = len(skip)
         after = NIL_UUID
         while True:
             with self.engine.begin() as conn:
@@ -191,7 +196,12 @@ class AlertEvaluator:
                 rows = (
                     conn.execute(
                         load_sql("alert_inputs"),
-                        {"interval_start": interval.start, "after": after, "limit": self.chunk_size},
+                        {
+                            "interval_start": interval.start,
+                            "after": after,
+                            "limit": self.chunk_size,
+                            "quarantined": skip,
+                        },
                     )
                     .mappings()
                     .all()

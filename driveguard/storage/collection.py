@@ -62,14 +62,19 @@ def plan_shards(engine: Engine, configured_size: int) -> list[dict[str, Any]]:
         return keyset_shards(conn, load_sql("collect_shards"), size)
 
 
+def is_due(interval: Interval, every_hours: int) -> bool:
+    """Whether the cadence `collect_every_hours` collects this interval (a skipped hour has no gaps)."""
+    width_hours = (interval.end - interval.start).total_seconds() / 3600
+    return not (every_hours > 1 and width_hours < every_hours and interval.start.hour % every_hours != 0)
+
+
 def plan_collection(engine: Engine, interval: Interval, *, every_hours: int, shard_size: int) -> dict[str, Any]:
     """Shards to collect for the interval (none when the cadence `every_hours` skips its hour).
 
     The shards carry the interval (ISO strings), so each mapped task knows what it collects.
     """
     base = {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
-    width_hours = (interval.end - interval.start).total_seconds() / 3600
-    if every_hours > 1 and width_hours < every_hours and interval.start.hour % every_hours != 0:
+    if not is_due(interval, every_hours):
         return {**base, "shards": [], "skipped": f"collect_every_hours={every_hours}"}
     partition = ensure_partition(engine, interval.start)
     shards = plan_shards(engine, shard_size)
@@ -117,17 +122,35 @@ def upsert_snapshots(
     return counts
 
 
+MAX_LISTED_FAILURES = 1000
+"""A try lists at most this many failed account ids (with their reason) in its counts: enough to name
+every gap of a bad hour without turning a `pipeline_run` row into megabytes."""
+
+
 class CollectionIncomplete(Exception):
     """Some accounts of the shard still have no snapshot after every retry of transient errors."""
 
 
+def transient_gaps(counts: Mapping[str, Any]) -> int:
+    """Accounts a try left without a snapshot for reasons a retry can fix (Drive or token endpoint)."""
+    return int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+
+
 def check_shard(counts: Mapping[str, Any]) -> None:
-    """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps."""
-    missing = int(counts.get("failed_transient") or 0) + int(counts.get("token_unavailable") or 0)
+    """Raise (so Airflow retries the shard, which re-collects only missing accounts) on transient gaps.
+
+    The caller records the try's counts first: a failed try's work is never lost from the summary."""
+    missing = transient_gaps(counts)
     if missing:
         raise CollectionIncomplete(
             f"{missing} account(s) got no snapshot after retries (Drive or token endpoint): {counts.get('top_errors')}"
         )
+
+
+def _list_failure(failures: dict[str, str], account_id: uuid.UUID, reason: str) -> None:
+    """Name the account a try could not collect, and why (at most MAX_LISTED_FAILURES a try)."""
+    if len(failures) < MAX_LISTED_FAILURES:
+        failures[str(account_id)] = reason
 
 
 def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
@@ -182,11 +205,15 @@ class ShardCollector:
             return type(exc)
 
     @staticmethod
-    def _count_missing_token(counts: Counter[str], outcome: type[Exception]) -> None:
+    def _count_missing_token(
+        counts: Counter[str], outcome: type[Exception], failures: dict[str, str], account_id: uuid.UUID
+    ) -> None:
         if outcome is ReauthRequired:
             counts["reauth_required"] += 1
+            _list_failure(failures, account_id, "reauth_required")
         elif outcome is TokenUnavailable:
             counts["token_unavailable"] += 1
+            _list_failure(failures, account_id, "token_unavailable")
         else:
             counts["vanished"] += 1
 
@@ -195,13 +222,16 @@ class ShardCollector:
         account_ids = self.accounts(shard, interval, only_missing=only_missing)
         counts["accounts"] = len(account_ids)
         errors: Counter[str] = Counter()
+        failures: dict[str, str] = {}
         threads = max(1, min(self.settings.pipelines.collect_token_threads, self.chunk_size))
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="collect-token") as pool:
             for chunk in _chunks(account_ids, self.chunk_size):
-                self._collect_chunk(chunk, interval, pool, counts, errors)
+                self._collect_chunk(chunk, interval, pool, counts, errors, failures)
         out: dict[str, Any] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in counts.items()}
         if errors:
             out["top_errors"] = dict(errors.most_common(5))
+        if failures:
+            out["failures"] = failures
         return out
 
     def _collect_chunk(
@@ -211,13 +241,14 @@ class ShardCollector:
         pool: ThreadPoolExecutor,
         counts: Counter[str],
         errors: Counter[str],
+        failures: dict[str, str],
     ) -> None:
         fresh: dict[uuid.UUID, str] = {}
         for account_id, outcome in zip(chunk, pool.map(self._token, chunk), strict=True):
             if isinstance(outcome, str):
                 fresh[account_id] = outcome
             else:
-                self._count_missing_token(counts, outcome)
+                self._count_missing_token(counts, outcome, failures, account_id)
         # Accounts whose 401 part found no new token: why (grant dead, token endpoint failing, gone).
         unrenewed: dict[uuid.UUID, type[Exception]] = {}
 
@@ -236,9 +267,10 @@ class ShardCollector:
         counts["collected"] += len(rows)
         for key, error in result.errors.items():
             if error.kind is Failure.AUTH and key in unrenewed:
-                self._count_missing_token(counts, unrenewed[key])
+                self._count_missing_token(counts, unrenewed[key], failures, key)
                 continue
             counts["failed_transient" if error.kind.retryable else f"failed_{error.kind.value}"] += 1
+            _list_failure(failures, key, f"drive {error.kind.value}: {error.describe()[:120]}")
             errors[error.describe()[:120]] += 1
         for key, value in result.stats.as_dict().items():
             if key == "max_parts":

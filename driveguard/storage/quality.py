@@ -1,12 +1,16 @@
 """The data-quality gate on one interval's snapshots (great-expectations 1.x, ephemeral context).
 
-Runs after collection and before alerts: a violation fails the task with a readable report,
-and the alert evaluation downstream never runs on bad data. Checks:
+Runs after collection and before alerts. It holds back only what is wrong:
 
-- no nulls in the keys (account_id, interval_start, interval_end) nor in usage_bytes;
-- one row per account in the interval;
-- usage is never negative;
-- usage never exceeds the limit, unless the account is unlimited (no limit).
+- row checks (no nulls in the keys nor in usage_bytes, one row per account, usage and limit not
+  negative): the rows that fail one are quarantined (`quarantined_snapshots.sql`), alerts skip
+  exactly them and evaluate the rest of the interval;
+- completeness: the share of active accounts with a snapshot must reach
+  COLLECT_COMPLETENESS_FLOOR_PERCENT; the missing ones are listed with their reason.
+
+Usage above the limit is a fact, not a data error (Google reports it for accounts whose plan
+lapsed): it is counted (`over_quota`) and alerted as critical. A report that quarantined rows or
+fell below the floor is not green: the task fails with the readable report after recording it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from driveguard.storage.sql import load_sql
 logger = logging.getLogger(__name__)
 
 SUITE_NAME = "storage_snapshot_interval"
+MAX_LISTED = 1000
+"""Ids listed in a summary per kind; the SQL files list them all."""
 COLUMNS = ("account_id", "interval_start", "interval_end", "usage_bytes", "limit_bytes")
 
 
@@ -32,7 +38,21 @@ class QualityReport:
     interval_start: str
     rows: int
     success: bool
+    """Every row check passed (the great-expectations suite)."""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+    over_quota: list[str] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    floor_percent: float = 100.0
+
+    @property
+    def complete(self) -> bool:
+        return float(self.coverage.get("completeness_percent", 100.0)) >= self.floor_percent
+
+    @property
+    def green(self) -> bool:
+        """Nothing quarantined and enough accounts collected: the run may be green."""
+        return self.success and not self.quarantined and self.complete
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -41,8 +61,21 @@ class QualityReport:
     def text(self) -> str:
         lines = [
             f"Data quality of storage snapshots for interval {self.interval_start}: "
-            f"{'PASSED' if self.success else 'FAILED'} ({self.rows} rows, {len(self.checks)} checks)"
+            f"{'PASSED' if self.green else 'FAILED'} ({self.rows} rows, {len(self.checks)} checks)"
         ]
+        if self.coverage:
+            c = self.coverage
+            mark = "ok  " if self.complete else "FAIL"
+            lines.append(
+                f"  [{mark}] completeness: {c['with_snapshot']} of {c['active_accounts']} active accounts have a "
+                f"snapshot ({c['completeness_percent']}%, floor {self.floor_percent:g}%)"
+            )
+            for gap in c.get("missing_accounts", [])[:10]:
+                lines.append(f"         missing {gap['account_id']}: {gap['reason']}")
+        for row in self.quarantined[:10]:
+            lines.append(f"  quarantined {row['account_id']}: {row['reason']} (not alerted)")
+        if self.over_quota:
+            lines.append(f"  note: {len(self.over_quota)} account(s) over their quota (alerted as critical)")
         for check in self.checks:
             mark = "ok  " if check["success"] else "FAIL"
             detail = ""
@@ -57,8 +90,14 @@ class QualityReport:
         return {
             "interval_start": self.interval_start,
             "rows": self.rows,
-            "success": self.success,
-            "failed_checks": [c["check"] for c in self.failures],
+            "success": self.green,
+            "failed_checks": [c["check"] for c in self.failures] + ([] if self.complete else ["completeness"]),
+            "quarantined": len(self.quarantined),
+            "quarantined_accounts": self.quarantined[:MAX_LISTED],
+            "over_quota": len(self.over_quota),
+            "over_quota_accounts": self.over_quota[:MAX_LISTED],
+            "completeness_floor_percent": self.floor_percent,
+            **self.coverage,
         }
 
 
@@ -82,10 +121,8 @@ def _expectations() -> list[tuple[str, Any]]:
         ("one row per account", e.ExpectColumnValuesToBeUnique(column="account_id")),
         ("usage is not negative", e.ExpectColumnValuesToBeBetween(column="usage_bytes", min_value=0)),
         (
-            "usage does not exceed the limit, unlimited accounts excepted (examples: limit, usage)",
-            e.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="limit_bytes", column_B="usage_bytes", or_equal=True, ignore_row_if="either_value_is_missing"
-            ),
+            "limit is not negative, unlimited accounts excepted",
+            e.ExpectColumnValuesToBeBetween(column="limit_bytes", min_value=0),
         ),
     ]
 
@@ -164,11 +201,32 @@ def validate_frame(frame: Any, interval_start: str) -> QualityReport:
     return QualityReport(interval_start, len(frame), bool(result.success), checks)
 
 
-def validate_interval(engine: Engine, interval: Interval) -> QualityReport:
-    """Validate the interval's snapshots; raises QualityError (a readable report) on any violation."""
-    report = validate_frame(load_frame(engine, interval), interval.start.isoformat())
-    if not report.success:
-        logger.error("%s", report.text())
-        raise QualityError(report)
-    logger.info("%s", report.text())
+def quarantined_rows(engine: Engine, interval: Interval) -> list[dict[str, str]]:
+    """The interval's rows that fail a row check, with the reason: alerts skip exactly these."""
+    with engine.connect() as conn:
+        rows = conn.execute(load_sql("quarantined_snapshots"), {"interval_start": interval.start}).mappings().all()
+    return [{"account_id": str(r["account_id"]), "reason": r["reason"]} for r in rows]
+
+
+def validate_interval(
+    engine: Engine, interval: Interval, *, floor_percent: float = 100.0, coverage: dict[str, Any] | None = None
+) -> QualityReport:
+    """Check the interval's snapshots and completeness; the report says what is quarantined and missing.
+
+    It does not raise: the caller records the report first, then `enforce` fails the task."""
+    frame = load_frame(engine, interval)
+    report = validate_frame(frame, interval.start.isoformat())
+    report.quarantined = quarantined_rows(engine, interval)
+    limited = frame["limit_bytes"].notna() & (frame["limit_bytes"] >= 0)
+    over = frame[limited & (frame["usage_bytes"] > frame["limit_bytes"])]
+    report.over_quota = [str(v) for v in over["account_id"]]
+    report.coverage = dict(coverage or {})
+    report.floor_percent = floor_percent
+    (logger.info if report.green else logger.error)("%s", report.text())
     return report
+
+
+def enforce(report: QualityReport) -> None:
+    """Fail (with the readable report, which goes to ops) when rows were quarantined or accounts are missing."""
+    if not report.green:
+        raise QualityError(report)

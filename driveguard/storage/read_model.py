@@ -2,8 +2,8 @@
 level and the usage a day and a week earlier, so the overview never scans the partitioned history.
 
 It is refreshed on its own after each collected interval, whatever the quality gate said: the gate
-holds back alerts, not the view of what was measured. The level comes from `alert_state` as it is
-at refresh time (the alerts of the interval, when they ran). A row only moves forward in time, so
+holds back the alerts of quarantined rows, not the view of what was measured. The level comes from
+`alert_state` as it is at refresh time (the alerts of the interval, when they ran). A row only moves forward in time, so
 refreshing an older interval again changes nothing.
 """
 

@@ -72,3 +72,73 @@ def record_run(
                 "now": at,
             },
         )
+
+
+MAX_LISTED_GAPS = 1000
+"""The summary lists at most this many missing accounts; `collection_gaps.sql` lists them all."""
+
+
+def collect_tries(engine: Engine, *, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """The counts each collect try of the run recorded, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(load_sql("collect_try_counts"), {"dag_id": dag_id, "run_id": run_id}).mappings().all()
+    return [dict(r["counts"] or {}) for r in rows]
+
+
+def failure_reasons(tries: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Why each account failed, as its latest try said (tries oldest first)."""
+    reasons: dict[str, str] = {}
+    for counts in tries:
+        reasons.update(counts.get("failures") or {})
+    return reasons
+
+
+def coverage(engine: Engine, interval: Interval, reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """How many active accounts have a snapshot for the interval, and which ones do not, with the reason:
+    what a collect try recorded, else the account's last token error, else that no try reached it."""
+    reasons = reasons or {}
+    with engine.connect() as conn:
+        totals = conn.execute(load_sql("collection_coverage"), {"interval_start": interval.start}).mappings().one()
+        gaps = (
+            conn.execute(load_sql("collection_gaps"), {"interval_start": interval.start, "limit": MAX_LISTED_GAPS})
+            .mappings()
+            .all()
+        )
+    active, covered = int(totals["active_accounts"]), int(totals["with_snapshot"])
+    missing = [
+        {
+            "account_id": g["account_id"],
+            "reason": reasons.get(g["account_id"])
+            or (f"token: {g['last_refresh_error']}"[:200] if g["last_refresh_error"] else None)
+            or "not attempted (its shard task never ran to the end)",
+        }
+        for g in gaps
+    ]
+    return {
+        "active_accounts": active,
+        "with_snapshot": covered,
+        "missing": active - covered,
+        "completeness_percent": round(100.0 * covered / active, 3) if active else 100.0,
+        "missing_accounts": missing,
+    }
+
+
+def summarize_collection(
+    engine: Engine, *, dag_id: str, run_id: str, interval: Interval, results: Iterable[Mapping[str, Any] | None]
+) -> dict[str, Any]:
+    """The interval's collection summary: the counts of every try added up, the failed ones (recorded in
+    `pipeline_run`, since a failed try hands Airflow no result) beside the successful ones (`results`).
+    A retry only collects what is still missing, so nothing is counted twice. Then the coverage."""
+    failed = collect_tries(engine, dag_id=dag_id, run_id=run_id)
+    succeeded = [dict(r) for r in results if r is not None]
+    tries = [*failed, *succeeded]
+    out = sum_counts(tries)
+    out["tries"] = len(tries)
+    out["failed_tries"] = len(failed)
+    out.update(coverage(engine, interval, failure_reasons(tries)))
+    return out
+
+
+def try_task_id(map_index: int | None, try_number: int) -> str:
+    """The `pipeline_run` task id of a failed try of a collect shard task (`collect_try_counts.sql` matches it)."""
+    return f"collect[{map_index if map_index is not None and map_index >= 0 else 0}]#try{try_number}"

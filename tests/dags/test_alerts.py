@@ -22,41 +22,73 @@ def set_usage(world: World, email: str, percent: float, limit: int = 10 * GIB) -
     world.emu.patch_account(email, usage=int(limit * percent / 100), limit=limit)
 
 
-def test_quality_violation_fails_the_run_before_alerts_and_tells_ops_while_the_overview_follows(world: World):
+def test_the_gate_quarantines_only_the_invalid_row_alerts_everyone_else_and_tells_ops(world: World):
+    """Usage above the limit (a lapsed plan) is a fact and critical; a negative limit is a data error:
+    only that row is held back, listed, and fails the run; the overview follows the interval anyway."""
     ids = world.seed(
         [
             account("over@example.com", usage=20 * GIB, limit=15 * GIB),  # usage above the limit
-            account("full@example.com", usage=int(14.5 * GIB), limit=15 * GIB),  # would be critical
+            account("full@example.com", usage=int(14.5 * GIB), limit=15 * GIB),  # critical
+            account("bad@example.com", usage=1 * GIB, limit=15 * GIB),  # its row is broken below
+            account("calm@example.com", usage=1 * GIB, limit=15 * GIB),
         ]
     )
 
-    result = world.harness.run("storage_collect", logical_date=hour(21, 10))
+    def break_a_row(_context: object) -> None:  # a genuinely invalid row, inserted behind collection's back
+        with world.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE storage_snapshot SET limit_bytes = -5 WHERE account_id = :id"),
+                {"id": ids["bad@example.com"]},
+            )
 
-    assert result.state == "failed"
+    result = world.harness.run("storage_collect", logical_date=hour(21, 10), before_each_try={"quality": break_a_row})
+
+    assert result.state == "failed"  # quarantined rows are not green
     assert result.task_state("summarize") == "success"
     assert result.task_state("quality") == "failed"
-    assert result.task_state("alerts") == "upstream_failed"
-    assert world.scalar("SELECT count(*) FROM storage_snapshot") == 2  # collected, but gated
-    assert world.scalar("SELECT count(*) FROM alert") == 0
-    assert world.scalar("SELECT count(*) FROM alert_state") == 0
-    assert world.scalar("SELECT count(*) FROM notification_outbox") == 0
-    # The gate holds back alerts, not the overview: its read model shows what the interval measured.
-    assert result.task_state("read_model") == "success"
-    assert result.xcom("read_model") == {"accounts": 2, "refreshed": 2}
-    latest = world.rows(
-        "SELECT account_id, interval_start, usage_bytes, limit_bytes, level FROM storage_latest ORDER BY usage_bytes"
+    assert result.task_state("alerts") == "success"
+    assert result.task_state("complete") == "success"
+    assert world.scalar("SELECT count(*) FROM storage_snapshot") == 4
+    gate = world.scalar(
+        "SELECT counts FROM pipeline_run WHERE dag_id = 'storage_collect' AND task_id = 'quality'"
+    )  # recorded before the task failed
+    assert gate["quarantined_accounts"] == [{"account_id": str(ids["bad@example.com"]), "reason": "limit is negative"}]
+    assert (gate["quarantined"], gate["over_quota"], gate["success"]) == (1, 1, False)
+    assert gate["over_quota_accounts"] == [str(ids["over@example.com"])]
+    assert (gate["active_accounts"], gate["with_snapshot"], gate["missing"]) == (4, 4, 0)
+    assert gate["failed_checks"] == ["limit is not negative, unlimited accounts excepted"]
+    # Everyone but the quarantined row was evaluated: the over-quota account got its critical alert.
+    alerts = {
+        (r["email"], r["kind"])
+        for r in world.rows("SELECT a.email, l.kind FROM alert l JOIN google_account a ON a.id = l.account_id")
+    }
+    assert alerts == {("over@example.com", "critical"), ("full@example.com", "critical")}
+    states = dict(
+        (r["email"], r["level"])
+        for r in world.rows("SELECT a.email, s.level FROM alert_state s JOIN google_account a ON a.id = s.account_id")
     )
-    assert latest == [
-        {"account_id": ids["full@example.com"], "interval_start": hour(21, 9), "usage_bytes": int(14.5 * GIB),
-         "limit_bytes": 15 * GIB, "level": "normal"},  # no alert evaluation ran: no level moved
-        {"account_id": ids["over@example.com"], "interval_start": hour(21, 9), "usage_bytes": 20 * GIB,
-         "limit_bytes": 15 * GIB, "level": "normal"},
-    ]  # fmt: skip
+    assert states == {"over@example.com": "critical", "full@example.com": "critical", "calm@example.com": "normal"}
+    assert result.xcom("alerts")["quarantined_skipped"] == 1
+    assert world.scalar("SELECT count(*) FROM notification_outbox") > 0
+    # The gate holds back alerts on the bad row, not the overview: its read model shows what was measured.
+    assert result.task_state("read_model") == "success"
+    assert result.xcom("read_model") == {"accounts": 4, "refreshed": 4}
+    latest = {
+        r["account_id"]: (r["interval_start"], r["usage_bytes"], r["level"])
+        for r in world.rows("SELECT account_id, interval_start, usage_bytes, level FROM storage_latest")
+    }
+    assert latest == {
+        ids["over@example.com"]: (hour(21, 9), 20 * GIB, "critical"),
+        ids["full@example.com"]: (hour(21, 9), int(14.5 * GIB), "critical"),
+        ids["bad@example.com"]: (hour(21, 9), 1 * GIB, "normal"),  # no level moved on bad data
+        ids["calm@example.com"]: (hour(21, 9), 1 * GIB, "normal"),
+    }
     # The failure went to ops through the apprise provider's notifier, with a readable report.
-    ops = world.receivers["ops"].deliveries
+    ops = [d for d in world.receivers["ops"].deliveries if "Data interval: 2026-11-21 09:00" in d.body]
     assert len(ops) == 1
     assert "storage_collect.quality" in ops[0].subject
-    assert "usage does not exceed the limit" in ops[0].body and "FAIL" in ops[0].body
+    assert "limit is not negative" in ops[0].body and "FAIL" in ops[0].body
+    assert f"quarantined {ids['bad@example.com']}: limit is negative" in ops[0].body
 
 
 def test_levels_rise_and_resolve_with_hysteresis_and_each_alert_reaches_each_target_once(world: World):

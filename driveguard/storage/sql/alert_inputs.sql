@@ -1,5 +1,6 @@
 -- One chunk (keyset on account_id) of the interval's snapshots with everything the alert state
--- machine needs: per-account settings, the current state and the account's email.
+-- machine needs: per-account settings, the current state and the account's email. Quarantined rows
+-- (quarantined_snapshots.sql, passed in as :quarantined) are left out.
 SELECT s.account_id,
        a.email,
        s.interval_start,
@@ -20,5 +21,6 @@ LEFT JOIN monitoring_setting ms ON ms.account_id = s.account_id
 LEFT JOIN alert_state st ON st.account_id = s.account_id
 WHERE s.interval_start = :interval_start
   AND s.account_id > :after
+  AND NOT (s.account_id = ANY(CAST(:quarantined AS uuid[])))
 ORDER BY s.account_id
 LIMIT :limit
