@@ -207,13 +207,14 @@ def leftovers(stack_env: dict[str, str]):
 
 @pytest.fixture
 def run_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """Var directory and logs of one test, inside the project's var/ rather than pytest's tmp_path: other
-    pytest sessions on the machine prune old tmp_path trees and reset /tmp/pytest-of-<user> to 0700,
-    which would pull the embedded server's directory out from under it (it runs as its own user).
-    Kept when the test failed, for its logs."""
-    root = PROJECT_ROOT / "var" / "system-tests"
-    root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{request.node.name[:40]}-", dir=root))
+    """Var directory and logs of one test, outside pytest's tmp_path (other pytest sessions on the machine
+    prune old tmp_path trees and reset /tmp/pytest-of-<user> to 0700, which would pull the embedded
+    server's directory out from under it: it runs as its own user) and on a short path wherever the
+    checkout lives: the server's Unix socket path must stay under 108 bytes. Kept when the test
+    failed, for its logs (named in the failure)."""
+    root = Path(tempfile.gettempdir()) / "driveguard-system-tests"
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="run-", dir=root))
     yield path
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.passed:
