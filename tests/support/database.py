@@ -9,6 +9,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy import Engine, text
+
 from driveguard.config import PROJECT_ROOT, _normalise_database_url
 from launcher import embedded
 
@@ -50,3 +52,17 @@ def _other_test_databases(server_url: str) -> bool:
     with psycopg.connect(embedded.libpq_url(embedded.with_database(server_url, "postgres"))) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'dg_%%'").fetchone()
     return bool(row and row[0])
+
+
+def backends_waiting_for_a_lock(engine: Engine) -> int:
+    """Connections of this test database queued on a lock: concurrency tests poll it (with a deadline)
+    until every caller waits, so their threads are in step without sleeping."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )

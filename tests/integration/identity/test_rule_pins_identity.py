@@ -9,7 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import text
+from support.database import backends_waiting_for_a_lock
 from support.emulator import HTML, decide, sign_in, walk_to_google
 from support.signin import Stack
 
@@ -33,18 +34,6 @@ def wait_until(condition, what: str, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
-
-
-def backends_waiting_for_a_lock(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 # -- sessions: only a hash of the token is stored ----------------------------------------------

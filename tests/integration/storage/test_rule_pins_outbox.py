@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from support.clock import FakeClock
+from support.database import backends_waiting_for_a_lock
 from support.outbox import enqueue, outbox
 from support.receivers import HttpReceiver
 
@@ -135,18 +136,6 @@ class HeldOpen:
             yield conn
             self.holding.set()
             assert self.release.wait(60), "never released"
-
-
-def backends_waiting_for_a_lock(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 def test_two_concurrent_claims_never_return_the_same_row(clean_db: Engine, base_env: dict[str, str]):
