@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,9 +153,13 @@ def _list_failure(failures: dict[str, str], account_id: uuid.UUID, reason: str) 
         failures[str(account_id)] = reason
 
 
-def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(items: Sequence[uuid.UUID], size: int, first: int) -> Iterable[Sequence[uuid.UUID]]:
+    """`first` accounts, then twice as many each time up to `size`: the first batch leaves as soon as a
+    batch's tokens are ready, and each next chunk's tokens are fetched while the one before is sent."""
+    start, step = 0, max(1, min(first, size))
+    while start < len(items):
+        yield items[start : start + step]
+        start, step = start + step, min(size, step * 2)
 
 
 TokenOutcome = str | type[Exception]
@@ -224,9 +228,23 @@ class ShardCollector:
         errors: Counter[str] = Counter()
         failures: dict[str, str] = {}
         threads = max(1, min(self.settings.pipelines.collect_token_threads, self.chunk_size))
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="collect-token") as pool:
-            for chunk in _chunks(account_ids, self.chunk_size):
-                self._collect_chunk(chunk, interval, pool, counts, errors, failures)
+        chunks = list(_chunks(account_ids, self.chunk_size, first=self.client.batch_size))
+        writes: list[Future[Counter[str]]] = []
+        with (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="collect-token") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-write") as writer,
+        ):
+            # The next chunk's tokens are fetched, and the last chunk's rows written, while this
+            # chunk's batches wait for the budget: the budget never idles between chunks.
+            upcoming = pool.map(self._token, chunks[0]) if chunks else iter(())
+            for i, chunk in enumerate(chunks):
+                outcomes = upcoming
+                if i + 1 < len(chunks):
+                    upcoming = pool.map(self._token, chunks[i + 1])
+                rows = self._collect_chunk(chunk, outcomes, counts, errors, failures)
+                writes.append(writer.submit(self._write, rows, interval))
+            for write in writes:
+                counts.update(write.result())
         out: dict[str, Any] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in counts.items()}
         if errors:
             out["top_errors"] = dict(errors.most_common(5))
@@ -234,17 +252,22 @@ class ShardCollector:
             out["failures"] = failures
         return out
 
+    def _write(self, rows: Sequence[SnapshotRow], interval: Interval) -> Counter[str]:
+        """One chunk's snapshots in one transaction (on the writer thread)."""
+        with self.engine.begin() as conn:
+            return upsert_snapshots(conn, rows, interval, collected_at=self.clock())
+
     def _collect_chunk(
         self,
         chunk: Sequence[uuid.UUID],
-        interval: Interval,
-        pool: ThreadPoolExecutor,
+        outcomes: Iterable[TokenOutcome],
         counts: Counter[str],
         errors: Counter[str],
         failures: dict[str, str],
-    ) -> None:
+    ) -> list[SnapshotRow]:
+        """The chunk's quotas through batches; returns the rows to write (counts what failed)."""
         fresh: dict[uuid.UUID, str] = {}
-        for account_id, outcome in zip(chunk, pool.map(self._token, chunk), strict=True):
+        for account_id, outcome in zip(chunk, outcomes, strict=True):
             if isinstance(outcome, str):
                 fresh[account_id] = outcome
             else:
@@ -261,9 +284,6 @@ class ShardCollector:
 
         result = self.client.fetch(fresh, renew=renew)
         rows = [SnapshotRow(account_id, quota) for account_id, quota in result.quotas.items()]
-        with self.engine.begin() as conn:
-            written = upsert_snapshots(conn, rows, interval, collected_at=self.clock())
-        counts.update(written)
         counts["collected"] += len(rows)
         for key, error in result.errors.items():
             if error.kind is Failure.AUTH and key in unrenewed:
@@ -277,3 +297,4 @@ class ShardCollector:
                 counts[key] = max(counts[key], value)
             elif key != "accounts":
                 counts[key] += value
+        return rows
