@@ -261,8 +261,7 @@ def run_tasks(
         return parent
 
     def retire(conn: Any) -> None:
-        workers.pop(conn).join(30)
-        conn.close()
+        conn.close()  # the process exits on its own; it is joined at the end, off the clock
 
     warm_started = time.time()
     idle = [spawn() for _ in range(min(slots, len(args)))]
@@ -295,19 +294,22 @@ def run_tasks(
                 retire(conn)
                 if kind == "error":
                     raise RuntimeError(f"a task body failed: {payload}")
+                payload["task_started_s"] = payload.pop("task_started_at") - began
+                payload["task_ended_s"] = time.time() - began
                 results.append(payload)
                 if failed(payload) and attempt < tries:
                     queue.append((arg, attempt + 1))  # Airflow retries the task (its retry delay left out)
+        wall = time.time() - began
     finally:
         for conn in idle + warming:
             with contextlib.suppress(OSError):
                 conn.send(None)
         for conn in list(workers):
             process = workers.pop(conn)
-            process.join(5)
+            process.join(30)
             if process.is_alive():
                 process.kill()
-    return TaskRun(results, max_try, time.time() - began, warm_up)
+    return TaskRun(results, max_try, wall, warm_up)
 
 
 def utc(year: int, month: int, day: int, hour: int) -> dt.datetime:

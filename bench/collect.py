@@ -177,7 +177,16 @@ def collect_interval(
         "task_seconds_max": round(max(r["task_seconds"] for r in results), 2),
         "limiter_wait_s_max": round(max(r.get("limiter_wait_seconds", 0) for r in results), 2),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results), 1),
+        "late_rebookings": sum(r.get("late_rebookings", 0) for r in results),
     }
+    if args.verbose:
+        for r in sorted(results, key=lambda r: r["task_started_s"]):
+            print(
+                f"shard {r.get('shard')}: {r['task_started_s']:.2f}..{r['task_ended_s']:.2f} s, "
+                f"{r.get('collected', 0)} collected, {r.get('batches', 0)} batches, "
+                f"waited {r.get('limiter_wait_seconds', 0)} s, backoff {r.get('backoff_seconds', 0)} s, "
+                f"{r.get('late_rebookings', 0)} late rebookings"
+            )
     if args.faults:
         figures.update(
             http_503=int(statuses.get("503", 0)),
@@ -227,6 +236,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tries", type=int, default=4, help="tries of a shard (the collect task has retries=3)")
     p.add_argument("--naive-sample", type=int, default=100, help="accounts the naive loop fetches")
     p.add_argument("--faults", action="store_true", help="5 %% 503s, scripted 401s and 429s")
+    p.add_argument("--verbose", action="store_true", help="print each task's span")
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p
 

@@ -120,6 +120,8 @@ class BatchStats:
     failed_round_trips: int = 0
     backoff_seconds: float = 0.0
     limiter_wait_seconds: float = 0.0
+    late_rebookings: int = 0
+    """Sends that woke up late and booked again (a loaded machine; see `budget.LATE_SECONDS`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -355,7 +357,10 @@ class _BookingTransport:
     def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any) -> Any:
         parts = self._parts()
         self._round_trips += 1
+        stats = getattr(self._limiter, "stats", None)
+        rebooked = getattr(stats, "rebookings", 0)
         self._stats.limiter_wait_seconds += self._limiter.acquire(parts)
+        self._stats.late_rebookings += getattr(stats, "rebookings", 0) - rebooked
         return self._http.request(uri, method=method, body=body, headers=headers, **kwargs)
 
 
