@@ -247,8 +247,9 @@ def run_tasks(
     mapped task in a pool; a try for which `failed` holds is tried again (up to `tries`).
 
     The first `slots` processes are started before the clock starts (a running scheduler has its
-    executor's processes up); each next task gets a fresh process, started when a slot frees, whose
-    start-up is on the clock, as a task runner's is."""
+    executor's processes up). Every next task gets a fresh process too, started on the clock while
+    earlier tasks run (at most `slots` waiting ready): like a task runner that starts and parses its
+    DAG while the pool slot it waits for is still taken, so a slot is not left idle for a start-up."""
     context = multiprocessing.get_context("spawn")
     workers: dict[Any, Any] = {}  # connection -> process
 
@@ -282,7 +283,7 @@ def run_tasks(
                 conn.send(arg)
                 busy[conn] = (arg, attempt)
                 max_try = max(max_try, attempt)
-            while queue and len(idle) + len(busy) + len(warming) < slots:
+            while len(idle) + len(warming) < min(len(queue), slots):  # a standby process per waiting task
                 warming.append(spawn())
             for conn in mp_connection.wait(list(busy) + warming):
                 kind, payload = conn.recv()

@@ -48,6 +48,8 @@ and were booked after their batch was built)."""
 LATE_SECONDS = 0.02
 """A send that wakes up this much after its booked time (a loaded machine did not schedule it) gives
 its slot up and books again: sent late, it would share a second with the sends booked after it."""
+MAX_LEAD_SECONDS = 0.5
+"""A rebooked send books at most this far ahead of now (the delay it saw, so its next wake-up is on time)."""
 MAX_REBOOKINGS = 3
 """A send that woke up late this many times in a row goes anyway (no starvation on a loaded machine)."""
 
@@ -168,10 +170,10 @@ class _Budget:
         """How many parts one batch may carry now: what one window allows, at most the batch size."""
         return min(self.batch_size, self._with_schedule(lambda s: s.allowance(self.per_second, s.multiplier)))
 
-    def reserve(self, n: int) -> float:
-        """Book `n` parts; returns the epoch second at which they may be sent."""
-        now = self.clock()
-        return self._with_schedule(lambda s: s.book(now, n, self.per_second, self.window))
+    def reserve(self, n: int, lead: float = 0.0) -> float:
+        """Book `n` parts, at least `lead` seconds from now; returns the epoch second at which they may
+        be sent. "Now" is read once the schedule is locked: waiting for the lock is not a late send."""
+        return self._with_schedule(lambda s: s.book(self.clock() + lead, n, self.per_second, self.window))
 
     def acquire(self, n: int = 1) -> float:
         """Book `n` parts and sleep until their time; returns the seconds waited.
@@ -180,17 +182,19 @@ class _Budget:
         books again (at most MAX_REBOOKINGS times), so a late send never crowds the next window."""
         if n <= 0:
             return 0.0
-        waited = 0.0
+        waited = lead = 0.0
         for attempt in range(MAX_REBOOKINGS + 1):
-            at = self.reserve(n)
+            at = self.reserve(n, lead)
             wait = at - self.clock()
             if wait > 0:
                 self.sleep(wait)
                 waited += wait
-            if attempt == MAX_REBOOKINGS or self.clock() - at <= self.late:
+            late = self.clock() - at
+            if attempt == MAX_REBOOKINGS or late <= self.late:
                 break
             self._with_schedule(lambda s, at=at: s.cancel(at, n))
             self.stats.rebookings += 1
+            lead = min(late, MAX_LEAD_SECONDS)  # the delay just seen (a slow commit, a busy CPU) is booked ahead
         self.stats.acquired += n
         if waited > 0:
             self.stats.waits += 1
