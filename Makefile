@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test lint format clean-var
+.PHONY: install run test lint format clean-var bench
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The benchmarks (not part of `make test`): ~10 minutes, figures in bench/results/latest.json.
+bench: install
+	$(VENV)/bin/python bench/run_all.py
 
 clean-var:
 	rm -rf var

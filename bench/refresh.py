@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--accounts", type=int, default=2000)
     p.add_argument("--latency-ms", type=float, default=100, help="the token endpoint's latency")
@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=4, help="TOKEN_REFRESH_THREADS")
     p.add_argument("--shard-size", type=int, default=500, help="TOKEN_REFRESH_SHARD_SIZE")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = main_parser()
     args = p.parse_args(argv)
     if min(args.accounts, args.slots, args.threads, args.shard_size) < 1:
         p.error("--accounts, --slots, --threads and --shard-size must be at least 1")
