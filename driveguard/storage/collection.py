@@ -5,8 +5,10 @@ so that a DAG can `expand` over a few hundred small dicts even at 100k accounts.
 shard, accounts go in chunks: tokens are made fresh by the token service first (a bounded
 pool of COLLECT_TOKEN_THREADS threads, since refreshes wait on Google's token endpoint), then the
 chunk's quotas come back through batches of at most 100 parts (rate limited, failed parts
-retried alone), then one multi-row upsert writes the chunk. A task that dies halfway keeps the
-chunks it wrote; its retry collects only the accounts still missing for the interval.
+retried alone), then one multi-row upsert writes the chunk. The stages overlap: the next chunk's
+tokens and the last chunk's upsert (on a writer thread) happen while this chunk's batches wait for
+the budget. A task that dies halfway keeps the chunks it wrote; its retry collects only the
+accounts still missing for the interval.
 
 A part Google answers 401 although its token looked valid here (Google expired or revoked it
 early) causes one forced refresh (`get_access_token(reject=…)`) and the library's one re-send
