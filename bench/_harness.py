@@ -301,6 +301,10 @@ def run_tasks(
                 if failed(payload) and attempt < tries:
                     queue.append((arg, attempt + 1))  # Airflow retries the task (its retry delay left out)
         wall = time.time() - began
+    except BaseException:
+        for process in workers.values():  # interrupted: no task is waited for
+            process.kill()
+        raise
     finally:
         for conn in idle + warming:
             with contextlib.suppress(OSError):

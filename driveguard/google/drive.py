@@ -15,6 +15,7 @@ allows (see `budget`).
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import logging
 import time
@@ -37,6 +38,9 @@ from driveguard.google.retry import Failure, GoogleError, api_backoff, google_er
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_PARTS = 100
+STALE_CONNECTION_ERRORS = (BrokenPipeError, http.client.RemoteDisconnected)
+"""Writing to, or reading the first byte from, a kept-alive connection the server already closed:
+the request was not received (a reset after it was received is a failed round trip, not this)."""
 ABOUT_FIELDS = "storageQuota"
 
 
@@ -121,6 +125,8 @@ class BatchStats:
     backoff_seconds: float = 0.0
     limiter_wait_seconds: float = 0.0
     late_rebookings: int = 0
+    stale_connection_resends: int = 0
+    """Round trips sent again on a new connection: the kept-alive one was closed while the task waited."""
     """Sends that woke up late and booked again (a loaded machine; see `budget.LATE_SECONDS`)."""
 
     def as_dict(self) -> dict[str, Any]:
@@ -361,7 +367,17 @@ class _BookingTransport:
         rebooked = getattr(stats, "rebookings", 0)
         self._stats.limiter_wait_seconds += self._limiter.acquire(parts)
         self._stats.late_rebookings += getattr(stats, "rebookings", 0) - rebooked
-        return self._http.request(uri, method=method, body=body, headers=headers, **kwargs)
+        try:
+            return self._http.request(uri, method=method, body=body, headers=headers, **kwargs)
+        except STALE_CONNECTION_ERRORS:
+            # The kept-alive connection had been closed by the other end while the task waited for the
+            # budget (a server's idle timeout is seconds): the request never arrived, so it goes once
+            # more, at once, on a new connection, instead of failing a whole batch into backoff.
+            for connection in list(getattr(self._http, "connections", {}).values()):
+                connection.close()
+            getattr(self._http, "connections", {}).clear()
+            self._stats.stale_connection_resends += 1
+            return self._http.request(uri, method=method, body=body, headers=headers, **kwargs)
 
 
 class DriveError(Exception):
