@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httplib2
 import pytest
 from support.airflow_harness import CLIENT_ID, LOGIN_SCOPES
 from support.clock import FakeTime
@@ -67,3 +68,35 @@ def test_one_dead_token_or_missing_scope_fails_alone(emu: AdminClient, dag_setti
     assert result.errors["dead"].kind is Failure.AUTH and result.errors["dead"].status == 401
     assert result.errors["no_scope"].kind is Failure.PERMANENT and result.errors["no_scope"].status == 403
     assert result.stats.auth_error_parts == 1 and result.stats.http_round_trips == 2  # the library re-sent the 401
+
+
+class ClosedOnceHttp(httplib2.Http):
+    """The first round trip meets a kept-alive connection the server already closed (its idle timeout
+    passed while the task waited for the budget): the write fails with a broken pipe, nothing arrives."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.broken = 0
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if self.broken == 0:
+            self.broken += 1
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().request(*args, **kwargs)
+
+
+def test_a_batch_whose_kept_alive_connection_was_closed_goes_again_at_once_not_into_backoff(
+    emu: AdminClient, dag_settings: Settings, tokens: dict[str, str]
+):
+    fake = FakeTime()
+    transports: list[ClosedOnceHttp] = []
+
+    def factory() -> ClosedOnceHttp:
+        transports.append(ClosedOnceHttp(timeout=10))
+        return transports[-1]
+
+    result = client(dag_settings, fake, transport_factory=factory).fetch(dict(list(tokens.items())[:40]))
+    assert len(result.quotas) == 40 and result.errors == {}
+    assert result.stats.stale_connection_resends == 1 and result.stats.failed_round_trips == 0
+    assert result.stats.backoff_seconds == 0 and result.stats.retried_parts == 0
+    assert emu.stats()["statuses"]["about"] == {"200": 40}, "each part reached Google once"
