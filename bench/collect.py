@@ -84,7 +84,9 @@ def naive_loop(bench: Bench, env: dict[str, str], tokens: list[str]) -> dict[str
 
 class Intruder:
     """Another client of the same Google project spending the budget in bursts (scripted 429s): each
-    burst sends a full second's budget of single `about` calls at once."""
+    burst sends half a second's budget of single `about` calls at once, on top of Driveguard's sends.
+    Its calls count in the floor (they used the budget) and in `max_rps` (the emulator counts every
+    arrival, so with faults `max_rps` is not Driveguard's alone)."""
 
     def __init__(self, bench: Bench, tokens: list[str], burst: int, every_s: float) -> None:
         self.bench, self.tokens, self.burst, self.every_s = bench, tokens, burst, every_s
@@ -142,7 +144,9 @@ def collect_interval(
         rt = pipelines.Runtime(load_settings(env, env_file="/dev/null"), engine)
         interval = Interval(start, start + dt.timedelta(hours=1))
         shards = pipelines.collect_plan(rt, interval)["shards"]
-        intruder = Intruder(bench, list(tokens.values())[-max(2, args.budget * 2) :], args.budget, every_s=7.0)
+        intruder = Intruder(
+            bench, list(tokens.values())[-max(2, args.budget * 2) :], max(1, args.budget // 2), args.intruder_every
+        )
         with intruder if args.faults else contextlib.nullcontext():
             tasks = run_tasks(env, collect_body, shards, slots=args.slots, tries=args.tries, failed=has_gaps)
         results, wall = tasks.results, tasks.wall_seconds
@@ -275,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tries", type=int, default=4, help="tries of a shard (the collect task has retries=3)")
     p.add_argument("--naive-sample", type=int, default=100, help="accounts the naive loop fetches")
     p.add_argument("--faults", action="store_true", help="5 %% 503s, scripted 401s and 429s")
+    p.add_argument("--intruder-every", type=float, default=15.0, help="seconds between bursts (--faults)")
     p.add_argument(
         "--scenario",
         action="append",

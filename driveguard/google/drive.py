@@ -134,17 +134,23 @@ class BatchStats:
 
 
 @dataclass
-class FetchResult:
-    quotas: dict[Hashable, StorageQuota] = field(default_factory=dict)
-    errors: dict[Hashable, GoogleError] = field(default_factory=dict)
-    stats: BatchStats = field(default_factory=BatchStats)
-
-
-@dataclass
 class _Item:
     key: Hashable
     token: str
     attempts: int = 0
+
+
+Deferred = tuple[float, _Item]
+"""A part waiting out its backoff: (due on the client's clock, the part), carried to the next `fetch`."""
+
+
+@dataclass
+class FetchResult:
+    quotas: dict[Hashable, StorageQuota] = field(default_factory=dict)
+    errors: dict[Hashable, GoogleError] = field(default_factory=dict)
+    stats: BatchStats = field(default_factory=BatchStats)
+    deferred: list[Deferred] = field(default_factory=list)
+    """With `defer=True`: parts still waiting out a backoff, for the caller's next `fetch`."""
 
 
 def drive_service(settings: Settings, http: httplib2.Http | None = None) -> Any:
@@ -198,19 +204,33 @@ class DriveQuotaClient:
         raise DriveError(result.errors["one"])
 
     # -- many accounts ---------------------------------------------------------------------
-    def fetch(self, tokens: Mapping[Hashable, str], *, renew: Renew | None = None) -> FetchResult:
+    def fetch(
+        self,
+        tokens: Mapping[Hashable, str],
+        *,
+        renew: Renew | None = None,
+        carried: list[Deferred] | None = None,
+        defer: bool = False,
+    ) -> FetchResult:
         """Quotas for every key in `tokens` (key -> fresh access token); failures per key.
 
         `renew` is asked for a new token when Google answers 401 to a part; the part is then re-sent
         once with it (a part whose token cannot be renewed, or that fails again, ends as AUTH).
+        `carried`: parts an earlier `fetch` deferred (they end in this result). `defer=True` returns
+        as soon as only parts waiting out a backoff are left (in `deferred`) instead of sleeping, so
+        the caller's next accounts use the budget meanwhile.
         """
         result = FetchResult()
         result.stats.accounts = len(tokens)
         counter = itertools.count()
         queue: list[tuple[float, int, _Item]] = [(0.0, next(counter), _Item(k, t)) for k, t in tokens.items()]
+        queue += [(due, next(counter), item) for due, item in carried or ()]
         heapq.heapify(queue)
         while queue:
             now = self.clock()
+            if queue[0][0] > now and defer:
+                result.deferred = [(due, item) for due, _, item in queue]
+                break
             if queue[0][0] > now:
                 pause = queue[0][0] - now
                 result.stats.backoff_seconds += pause

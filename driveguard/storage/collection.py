@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.shards import keyset_shards, shard_size_for
-from driveguard.google.drive import DriveQuotaClient, StorageQuota
+from driveguard.google.drive import Deferred, DriveQuotaClient, StorageQuota
 from driveguard.google.retry import Failure
 from driveguard.identity.tokens import ReauthRequired, TokenService, TokenUnavailable, UnknownAccount
 from driveguard.storage.interval import Interval
@@ -238,12 +238,15 @@ class ShardCollector:
         ):
             # The next chunk's tokens are fetched, and the last chunk's rows written, while this
             # chunk's batches wait for the budget: the budget never idles between chunks.
+            # Parts of one chunk waiting out a backoff go out with the next chunk's batches.
             upcoming = pool.map(self._token, chunks[0]) if chunks else iter(())
+            carried: list[Deferred] = []
             for i, chunk in enumerate(chunks):
                 outcomes = upcoming
-                if i + 1 < len(chunks):
+                last = i + 1 == len(chunks)
+                if not last:
                     upcoming = pool.map(self._token, chunks[i + 1])
-                rows = self._collect_chunk(chunk, outcomes, counts, errors, failures)
+                rows, carried = self._collect_chunk(chunk, outcomes, counts, errors, failures, carried, last=last)
                 writes.append(writer.submit(self._write, rows, interval))
             for write in writes:
                 counts.update(write.result())
@@ -266,8 +269,12 @@ class ShardCollector:
         counts: Counter[str],
         errors: Counter[str],
         failures: dict[str, str],
-    ) -> list[SnapshotRow]:
-        """The chunk's quotas through batches; returns the rows to write (counts what failed)."""
+        carried: list[Deferred],
+        *,
+        last: bool,
+    ) -> tuple[list[SnapshotRow], list[Deferred]]:
+        """The chunk's quotas (and the `carried` parts') through batches; returns the rows to write and,
+        unless it is the `last` chunk, the parts still waiting out a backoff (counts what failed)."""
         fresh: dict[uuid.UUID, str] = {}
         for account_id, outcome in zip(chunk, outcomes, strict=True):
             if isinstance(outcome, str):
@@ -284,7 +291,7 @@ class ShardCollector:
             unrenewed[key] = outcome
             return None
 
-        result = self.client.fetch(fresh, renew=renew)
+        result = self.client.fetch(fresh, renew=renew, carried=carried, defer=not last)
         rows = [SnapshotRow(account_id, quota) for account_id, quota in result.quotas.items()]
         counts["collected"] += len(rows)
         for key, error in result.errors.items():
@@ -299,4 +306,4 @@ class ShardCollector:
                 counts[key] = max(counts[key], value)
             elif key != "accounts":
                 counts[key] += value
-        return rows
+        return rows, result.deferred

@@ -100,3 +100,19 @@ def test_a_batch_whose_kept_alive_connection_was_closed_goes_again_at_once_not_i
     assert result.stats.stale_connection_resends == 1 and result.stats.failed_round_trips == 0
     assert result.stats.backoff_seconds == 0 and result.stats.retried_parts == 0
     assert emu.stats()["statuses"]["about"] == {"200": 40}, "each part reached Google once"
+
+
+def test_parts_waiting_out_a_backoff_are_handed_back_and_finish_in_the_next_fetch(
+    emu: AdminClient, dag_settings: Settings, tokens: dict[str, str]
+):
+    emu.faults({"group": "about", "error_burst": {"status": 503, "count": 2}})
+    fake = FakeTime()
+    drive = client(dag_settings, fake)
+    first, second = dict(list(tokens.items())[:20]), dict(list(tokens.items())[20:40])
+    early = drive.fetch(first, defer=True)
+    assert len(early.quotas) == 18 and early.errors == {} and len(early.deferred) == 2
+    assert fake.slept == [], "no sleeping out a backoff while other accounts could use the budget"
+    later = drive.fetch(second, carried=early.deferred)
+    assert len(later.quotas) == 22 and later.errors == {} and later.deferred == []
+    assert set(early.quotas) | set(later.quotas) == set(first) | set(second)
+    assert emu.stats()["statuses"]["about"] == {"503": 2, "200": 40}
