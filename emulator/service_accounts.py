@@ -4,7 +4,9 @@ A Workspace admin (or GAM) gives a service account's client id a list of scopes 
 console (Security > API controls > Domain-wide delegation). The service account then signs a JWT
 (`iss` = its email, `scope`, `aud` = the token URI, `iat`/`exp`, `sub` = the user to act as) with
 its private key and posts it to the token endpoint as
-`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…`. Google checks the signature
+`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…` (google-auth posts to the
+keyfile's `token_uri` but always signs `aud` = https://oauth2.googleapis.com/token; both that and
+this emulator's own /token URL are accepted). Google checks the signature
 against the key it registered, then the delegation: a scope outside it is refused with 401
 `unauthorized_client`; a bad signature, an unknown key or a token outside its time window with 400
 `invalid_grant`. The test registers accounts through `/_emulator/service-accounts` and gets the
@@ -28,6 +30,15 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_LIFETIME = 3600
 """Google accepts assertions of at most one hour (exp - iat)."""
 CLOCK_SKEW = 300
+GOOGLE_AUDIENCES = frozenset(
+    {
+        "https://oauth2.googleapis.com/token",
+        "https://accounts.google.com/o/oauth2/token",
+        "https://www.googleapis.com/oauth2/v4/token",
+    }
+)
+"""Audiences Google's token endpoint accepts. google-auth always signs `aud` =
+https://oauth2.googleapis.com/token, whatever the keyfile's token_uri (where it POSTs)."""
 UNAUTHORIZED_CLIENT = (
     "Client is unauthorized to retrieve access tokens using this method, "
     "or client not authorized for any of the scopes requested."
@@ -150,7 +161,7 @@ def verify(assertion: str | None, accounts: dict[str, ServiceAccount], token_uri
         raise AssertionRefused(400, "invalid_grant", "Invalid JWT Signature.") from None
     except jwt.PyJWTError:
         raise AssertionRefused(400, "invalid_grant", "Invalid JWT: malformed assertion.") from None
-    if claims.get("aud") != token_uri:
+    if claims.get("aud") not in GOOGLE_AUDIENCES | {token_uri}:
         raise AssertionRefused(400, "invalid_grant", "Invalid JWT: Failed audience check.")
     iat, exp = claims.get("iat"), claims.get("exp")
     if (
