@@ -551,6 +551,7 @@ class EmulatorState:
             grant = self._grant(owner, account.client_id)
             grant.scopes |= scopes
             access = self._issue_access(grant, scopes, None)
+            self.stats.grants["jwt_bearer"] += 1
             return {"access_token": access.token, "expires_in": self.config.access_token_ttl, "token_type": "Bearer"}
 
     # ---------------------------------------------------------------- revocation and expiry

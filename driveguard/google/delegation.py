@@ -13,7 +13,7 @@ from typing import Any
 
 import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import RefreshError, TransportError
+from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 
 DelegatedCredentials = Any
@@ -28,7 +28,8 @@ class DelegationFailed(Exception):
 def delegated_access_token(
     credentials: DelegatedCredentials, *, subject: str, scopes: Sequence[str], timeout: float
 ) -> str:
-    """A fresh access token for `subject` with exactly `scopes`."""
+    """A fresh access token for `subject` with exactly `scopes`. An unreachable token endpoint raises
+    google-auth's TransportError (the task's retries may help); a refusal raises DelegationFailed."""
     if not isinstance(credentials, service_account.Credentials):
         raise DelegationFailed(
             f"domain-wide delegation needs a service account key (keyfile JSON), got {type(credentials).__name__}"
@@ -50,7 +51,5 @@ def delegated_access_token(
             f"Google refused service account {credentials.service_account_email} acting as {subject}: "
             f"{error or 'error'}: {data.get('error_description') or exc.args[0]}"
         ) from None
-    except TransportError:
-        raise  # the token endpoint was unreachable: a retry may help
     token: str = delegated.token
     return token

@@ -84,7 +84,8 @@ def test_delegated_service_account_acts_as_the_admin_on_reports(emu: RunningEmul
     emails = {r["entity"]["userEmail"] for r in page["usageReports"]}
     domain = {e for e, a in emu.admin.accounts().items() if a["domain"] == "northwind.example"}
     assert emails == domain and len(emails) >= 3
-    assert emu.admin.stats()["requests"]["token"] == 1
+    stats = emu.admin.stats()
+    assert stats["requests"]["token"] == 1 and stats["grants"] == {"jwt_bearer": 1}
 
 
 def test_without_delegation_for_the_scope_google_refuses_with_unauthorized_client(emu: RunningEmulator) -> None:
