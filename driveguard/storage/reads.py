@@ -22,7 +22,10 @@ import base64
 import binascii
 import datetime as dt
 import json
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args
@@ -36,7 +39,7 @@ from driveguard.identity.caller import Caller
 from driveguard.storage.alerts import Thresholds
 from driveguard.storage.monitoring import effective_config
 from driveguard.storage.sql import load_sql, queries
-from driveguard.storage.trends import Forecast, TrendOptions, UsagePoint, forecast
+from driveguard.storage.trends import Forecast, Trend, TrendOptions, UsagePoint, fit_trend, project
 
 Resolution = Literal["raw", "hourly", "daily"]
 SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected"]
@@ -289,6 +292,30 @@ def _like_pattern(search: str) -> str:
     return f"%{escaped}%"
 
 
+class _TrendCache:
+    """Fitted trends by (account, newest snapshot, quota): a fit only changes when new data arrives, so
+    `me` reads the hourly window and fits it once per collection, not once per request."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Trend] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Trend | None:
+        with self._lock:
+            trend = self._items.get(key)
+            if trend is not None:
+                self._items.move_to_end(key)
+            return trend
+
+    def put(self, key: Hashable, trend: Trend) -> None:
+        with self._lock:
+            self._items[key] = trend
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 # -- the service ------------------------------------------------------------------------------
 
 
@@ -302,6 +329,7 @@ class StorageReads:
         self.engine = engine
         self.clock = clock
         self.trend_options = trend_options or TrendOptions()
+        self._trends = _TrendCache()
 
     # who may read what
 
@@ -337,18 +365,26 @@ class StorageReads:
             )
             start = now - dt.timedelta(days=ME_HISTORY_DAYS)
             daily = self._buckets(conn, account_id, start, now, "daily")
-            window = now - dt.timedelta(days=self.trend_options.window_days)
-            hourly = self._buckets(conn, account_id, window, now, "hourly")
-        usage = _usage_now(head)
-        points = [UsagePoint(p.at, p.used_bytes) for p in hourly]
-        limit = usage.limit_bytes if usage is not None else (hourly[-1].limit_bytes if hourly else None)
-        outlook = forecast(
-            points,
+            usage = _usage_now(head)
+            limit = usage.limit_bytes if usage is not None else None
+            key = (account_id, usage.interval_start, usage.collected_at, limit) if usage is not None else None
+            trend = self._trends.get(key) if key is not None else None
+            if trend is None:
+                window = now - dt.timedelta(days=self.trend_options.window_days)
+                points = [
+                    UsagePoint(p.at, p.used_bytes) for p in self._buckets(conn, account_id, window, now, "hourly")
+                ]
+                trend = fit_trend(points, limit_bytes=limit, options=self.trend_options)
+                if key is not None:
+                    self._trends.put(key, trend)
+        outlook = project(
+            trend,
             limit_bytes=limit,
             warning_percent=thresholds.warning,
             critical_percent=thresholds.critical,
             now=now,
             used_bytes=usage.used_bytes if usage is not None else None,
+            as_of=usage.interval_end if usage is not None else None,  # Drive reports usage as of the interval's end
             options=self.trend_options,
         )
         return AccountStorage(
