@@ -252,13 +252,13 @@ class TrendView(msgspec.Struct):
     status: Literal["ok", "unknown"]
     reason: str | None
     """When unknown: no-data, too-few-points, too-short-span, level-shift, flat or shrinking."""
-    bytes_per_day: float | None
-    bytes_per_week: float | None
+    bytes_per_day: int | None
+    bytes_per_week: int | None
     points: int
     fitted_from: dt.datetime | None
     fitted_to: dt.datetime | None
     level_shift_at: dt.datetime | None
-    fitted_bytes: float | None
+    fitted_bytes: int | None
 
 
 class EtaView(msgspec.Struct):

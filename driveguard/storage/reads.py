@@ -504,21 +504,12 @@ class StorageReads:
     ) -> list[HistoryPoint]:
         params = {"account_id": account_id, "from": from_, "to": to}
         if resolution == "raw":
-            rows = conn.execute(load_sql("history_raw"), params).mappings()
+            rows = conn.execute(load_sql("history_raw"), params)
         else:
             unit = "hour" if resolution == "hourly" else "day"
-            rows = conn.execute(load_sql("history_buckets"), {**params, "unit": unit}).mappings()
-        return [
-            HistoryPoint(
-                at=row["at"],
-                used_bytes=int(row["used_bytes"]),
-                min_used_bytes=int(row["min_used_bytes"]),
-                max_used_bytes=int(row["max_used_bytes"]),
-                limit_bytes=None if row["limit_bytes"] is None else int(row["limit_bytes"]),
-                samples=int(row["samples"]),
-            )
-            for row in rows
-        ]
+            rows = conn.execute(load_sql("history_buckets"), {**params, "unit": unit})
+        # Columns in HistoryPoint's order; bigint and count(*) arrive as Python ints.
+        return [HistoryPoint(*row) for row in rows]
 
 
 def _fetch(conn: Connection, clause: TextClause, params: dict[str, Any]) -> list[dict[str, Any]]:

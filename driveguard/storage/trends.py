@@ -64,16 +64,19 @@ class Trend:
 
     status: TrendStatus
     reason: str | None
-    bytes_per_day: float | None
-    bytes_per_week: float | None
+    bytes_per_day: int | None
+    """Whole bytes, like every byte count (the fit itself keeps its precision)."""
+    bytes_per_week: int | None
     points: int
     """Points the slope was fitted on (after any level shift, within the window)."""
     fitted_from: dt.datetime | None
     fitted_to: dt.datetime | None
     level_shift_at: dt.datetime | None
     """When the last jump that reset the trend happened (the fit starts there), if any."""
-    fitted_bytes: float | None
+    fitted_bytes: int | None
     """The fitted usage at `fitted_to` (the line's value at the newest point)."""
+    rate: float | None = None
+    """The unrounded bytes per second the marks are projected with."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,18 @@ def fit_trend(
         status, reason = "unknown", "shrinking"
     elif per_day <= options.flat_bytes_per_day:
         status, reason = "unknown", "flat"
-    return Trend(status, reason, per_day, per_day * 7, len(series), series[0].at, series[-1].at, shift_at, fitted)
+    return Trend(
+        status,
+        reason,
+        round(per_day),
+        round(per_day * 7),
+        len(series),
+        series[0].at,
+        series[-1].at,
+        shift_at,
+        round(fitted),
+        per_second,
+    )
 
 
 def threshold_bytes(limit_bytes: int, percent: float) -> int:
@@ -244,10 +258,10 @@ def _eta(
         return Eta(name, percent, mark, "reached", 0.0, now.date(), None)
     if trend.status != "ok":
         return Eta(name, percent, mark, "unknown", None, None, trend.reason)
-    assert trend.bytes_per_day is not None and trend.fitted_bytes is not None and trend.fitted_to is not None
-    base = trend.fitted_bytes if used_bytes is None else float(used_bytes)
+    assert trend.rate is not None and trend.fitted_bytes is not None and trend.fitted_to is not None
+    base = trend.fitted_bytes if used_bytes is None else used_bytes
     start = trend.fitted_to if used_bytes is None or as_of is None else as_of
-    at_mark = start + dt.timedelta(days=max(0.0, (mark - base) / trend.bytes_per_day))
+    at_mark = start + dt.timedelta(seconds=max(0.0, (mark - base) / trend.rate))
     days = max(0.0, (at_mark - now).total_seconds() / DAY_SECONDS)
     if days > options.horizon_days:
         return Eta(name, percent, mark, "unknown", None, None, "beyond-horizon")

@@ -447,3 +447,34 @@ def test_alerts_newest_first_with_their_delivery_state(world: World):
     assert world.admin.get(f"/api/storage/accounts/{uuid.uuid4()}/alerts").status_code == 404
     assert world.admin.get(f"/api/storage/accounts/{ann}/alerts", params={"cursor": "@@"}).status_code == 400
     assert world.admin.get(f"/api/storage/accounts/{ann}/alerts", params={"limit": 0}).status_code == 400
+
+
+def test_me_follows_each_new_collection(world: World):
+    with world.as_person("ann") as ann:
+        before = ann.get("/api/storage/me").json()
+        # The next hour is collected with a 5 GiB upload on top of the usual growth: the trend
+        # starts over after the jump, and with one point after it there is no forecast yet.
+        world.clock.set(NOW + HOUR)
+        nxt = Interval(NOW, NOW + HOUR)
+        write_snapshots(world.engine, nxt, [(world.ids["ann"], 95 * GIB + GIB // 4, 100 * GIB)])
+        refresh_read_model(world.engine, nxt)
+        after = ann.get("/api/storage/me").json()
+    assert before["forecast"]["trend"]["status"] == "ok"
+    assert after["usage"]["used_bytes"] == 95 * GIB + GIB // 4
+    trend = after["forecast"]["trend"]
+    assert (trend["status"], trend["reason"], trend["level_shift_at"]) == (
+        "unknown",
+        "level-shift",
+        "2031-03-15T12:00:00Z",
+    )
+    assert [after["forecast"][k]["status"] for k in ("warning", "critical", "full")] == [
+        "reached",
+        "reached",
+        "unknown",
+    ]
+
+
+def test_a_malformed_account_id_is_a_problem_not_a_crash(world: World):
+    answer = world.admin.get("/api/storage/accounts/not-a-uuid/history")
+    assert 400 <= answer.status_code < 500
+    assert answer.headers["content-type"].startswith("application/problem+json")
