@@ -203,7 +203,7 @@ def control_response(outcome: ControlOutcome) -> ControlResponse:
 # -- reads: /me, the account list, an account's history and alerts (driveguard.storage.reads) ------
 
 Resolution = Literal["raw", "hourly", "daily"]
-SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected"]
+SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected", "growth_24h", "growth_7d"]
 Direction = Literal["asc", "desc"]
 AccountStatus = Literal["active", "reauth_required", "revoked"]
 

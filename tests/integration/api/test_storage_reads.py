@@ -478,3 +478,18 @@ def test_a_malformed_account_id_is_a_problem_not_a_crash(world: World):
     answer = world.admin.get("/api/storage/accounts/not-a-uuid/history")
     assert 400 <= answer.status_code < 500
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_fastest_growing_and_stale_accounts(world: World):
+    # Only ann has a day of history (growth 6 GiB); everyone else has no growth figure yet.
+    assert walk(world, 2, sort="growth_24h")[0][0] == "ann"
+    assert walk(world, 2, sort="growth_7d")[0][0] == "ann"  # 30 GiB over the downsampled February day
+    second = Interval(NOW, NOW + HOUR)  # bob and cid are collected once more; the others are not
+    write_snapshots(
+        world.engine, second, [(world.ids["bob"], 51 * GIB, 100 * GIB), (world.ids["cid"], 8600 * MIB, 10_000 * MIB)]
+    )
+    refresh_read_model(world.engine, second)
+    stale = walk(world, 2, sort="last_collected", direction="asc", collected_before="2031-03-15T12:30:00Z")[0]
+    assert stale == [*by_id(world, ["ann", "dan", "fay"], reverse=False), "eve"]  # eve: never collected
+    bad = world.admin.get("/api/storage/accounts", params={"collected_before": "soon"})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid-date"
