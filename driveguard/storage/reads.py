@@ -341,14 +341,10 @@ class StorageReads:
     # who may read what
 
     def check_access(self, caller: Caller, account_id: uuid.UUID) -> None:
-        """A person may read their own account, an admin any. Unknown accounts are 404 for admins
-        only: to anyone else every other account is simply forbidden (no existence oracle)."""
-        if caller.is_admin:
-            with self.engine.connect() as conn:
-                if conn.execute(load_sql("account_exists"), {"account_id": account_id}).first() is None:
-                    raise NotFound("No such account.", code="account-not-found")
-            return
-        if caller.account_id != account_id:
+        """A person may read their own account, an admin any. To anyone but an admin every other
+        account is simply forbidden, known or not (no existence oracle); for an admin the read
+        itself answers 404 for an unknown account."""
+        if not caller.is_admin and caller.account_id != account_id:
             raise Forbidden("You may only read your own account's storage.", code="not-your-account")
 
     def own_account(self, caller: Caller) -> uuid.UUID:
