@@ -36,12 +36,18 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/oauth/status"): "user",
     ("POST", "/api/oauth/revoke"): "user",
     ("POST", "/api/oauth/erasure"): "user",
+    ("GET", "/api/storage/me/preferences"): "user",
+    ("PUT", "/api/storage/me/preferences"): "user",
+    ("GET", "/api/storage/me/grant-notices"): "user",
     # Everyone's accounts, and the storage pipelines: admins only.
     ("GET", "/api/oauth/detailed-status"): "admin",
     ("GET", "/api/storage/overview"): "admin",
     ("GET", "/api/storage/monitoring/status"): "admin",
     ("POST", "/api/storage/monitoring/configure"): "admin",
     ("POST", "/api/storage/monitoring/control"): "admin",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("PUT", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("GET", "/api/storage/grant-notices"): "admin",
 }
 
 
