@@ -110,6 +110,11 @@ class Vault:
             raise VaultError(f"{field} failed authentication (tampered, or not this account's)") from None
         return plaintext.decode("utf-8")
 
+    @property
+    def newest_header(self) -> bytes:
+        """The header every blob sealed now starts with (lets SQL find blobs under older keys)."""
+        return self._header(self.newest_key_id)
+
     def needs_reencryption(self, blob: bytes | None) -> bool:
         return blob is not None and self.key_id_of(bytes(blob)) != self.newest_key_id
 

@@ -21,7 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from sqlalchemy import Engine
+
 from driveguard.identity.vault import NIL_OWNER, Vault, VaultError
+from driveguard.storage.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +118,50 @@ def seal_outbox_target(vault: Vault, target: str, row_id: uuid.UUID) -> bytes:
 def open_outbox_target(vault: Vault, blob: bytes, row_id: uuid.UUID) -> str:
     """Raises VaultError (the dispatcher records it as the row's failure)."""
     return vault.decrypt(bytes(blob), account_id=row_id, field="outbox_target")
+
+
+def reencrypt_targets(engine: Engine, vault: Vault, *, batch_size: int = 200) -> dict[str, int]:
+    """Re-seal every stored apprise target under the newest key (the `reencrypt-tokens` command).
+
+    Idempotent and restartable like `vault.reencrypt_all`: blobs already under the newest key are not
+    selected (their header says so), one short transaction per batch, keyset pagination so an
+    unreadable blob is counted once (and left as it is, with a warning naming its owner)."""
+    counts = {"examined": 0, "reencrypted": 0, "failed": 0}
+    header = {"header": vault.newest_header, "header_length": len(vault.newest_header)}
+    stores = (
+        ("sealed_personal_targets", "reseal_personal_targets", "notify_targets"),
+        ("sealed_outbox_targets", "reseal_outbox_target", "outbox_target"),
+    )
+    for select_name, update_name, field in stores:
+        after = NIL_OWNER
+        while True:
+            with engine.begin() as conn:
+                rows = conn.execute(load_sql(select_name), {**header, "after": after, "limit": batch_size}).all()
+                for owner, blob in rows:
+                    counts["examined"] += 1
+                    after = owner
+                    try:
+                        plain = vault.decrypt(bytes(blob), account_id=owner, field=field)
+                    except VaultError as exc:
+                        counts["failed"] += 1
+                        logger.warning("cannot re-encrypt the %s of %s: %s", field, owner, exc)
+                        continue
+                    resealed = vault.encrypt(plain, account_id=owner, field=field)
+                    conn.execute(load_sql(update_name), {"owner": owner, "blob": resealed})
+                    counts["reencrypted"] += 1
+            if len(rows) < batch_size:
+                break
+    with engine.begin() as conn:
+        value = conn.execute(load_sql("sealed_config_urls")).scalar()
+        if isinstance(value, dict) and isinstance(value.get(SEALED), str):
+            blob = base64.b64decode(value[SEALED])
+            if vault.needs_reencryption(blob):
+                counts["examined"] += 1
+                urls = open_config_urls(vault, value)
+                if urls is None:
+                    counts["failed"] += 1
+                else:
+                    sealed = json.dumps(seal_config_urls(vault, urls))
+                    conn.execute(load_sql("reseal_config_urls"), {"value": sealed})
+                    counts["reencrypted"] += 1
+    return counts
