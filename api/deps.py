@@ -22,6 +22,7 @@ from driveguard.identity.service import IdentityService
 from driveguard.storage.grant_notices import GrantNoticeService
 from driveguard.storage.monitoring_service import MonitoringService
 from driveguard.storage.preferences import PreferencesService
+from driveguard.storage.reads import StorageReads
 
 
 def request_context(request: Request[Any, Any, Any]) -> RequestContext:
@@ -51,6 +52,7 @@ class Services:
     engine: Engine
     identity: IdentityService
     monitoring: MonitoringService
+    reads: StorageReads
     cookies: CookiePolicy
     preferences: PreferencesService
     grant_notices: GrantNoticeService
@@ -62,6 +64,7 @@ class Services:
             engine=engine,
             identity=IdentityService(settings, engine, clock=clock),
             monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
+            reads=StorageReads(settings, engine, clock=clock),
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
             preferences=PreferencesService(settings, engine, clock=clock),
             grant_notices=GrantNoticeService(settings, engine, clock=clock),
@@ -85,6 +88,7 @@ class Services:
             "engine": constant(self.engine),
             "identity": constant(self.identity),
             "monitoring": constant(self.monitoring),
+            "reads": constant(self.reads),
             "cookie_policy": constant(self.cookies),
             "preferences": constant(self.preferences),
             "grant_notices": constant(self.grant_notices),
