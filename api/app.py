@@ -16,6 +16,7 @@ from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
 from api.problems import domain_error, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
+from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             OAuthController,
             StorageController,
             StorageReadsController,
+            PreferencesController,
         ],
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],

@@ -42,6 +42,9 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     # anyone else's, decided by the service); an admin about any.
     ("GET", "/api/storage/accounts/{account_id:uuid}/history"): "own",
     ("GET", "/api/storage/accounts/{account_id:uuid}/alerts"): "own",
+    ("GET", "/api/storage/me/preferences"): "user",
+    ("PUT", "/api/storage/me/preferences"): "user",
+    ("GET", "/api/storage/me/grant-notices"): "user",
     # Everyone's accounts, and the storage pipelines: admins only.
     ("GET", "/api/oauth/detailed-status"): "admin",
     ("GET", "/api/storage/overview"): "admin",
@@ -49,6 +52,9 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/storage/monitoring/status"): "admin",
     ("POST", "/api/storage/monitoring/configure"): "admin",
     ("POST", "/api/storage/monitoring/control"): "admin",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("PUT", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("GET", "/api/storage/grant-notices"): "admin",
 }
 
 
