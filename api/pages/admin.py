@@ -1,0 +1,228 @@
+"""`/admin`: the operators' pages. Sign-in, the overview, the account table and one account, the
+pipelines with their controls.
+
+Admins sign in on `/admin/login` with the existing ways to an admin JWT (a DRIVEGUARD_ADMIN_USERS
+password, or a Google session whose email is in DRIVEGUARD_ADMIN_EMAILS); the token goes into an
+HttpOnly, SameSite=Strict cookie that only these pages read, and lives as long as the token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+
+from api.auth.cookies import CookiePolicy, cookie_value
+from api.auth.middleware import caller_of
+from api.pages.web import SignInRequired, admin_cookie, admin_cookie_name, render, see_other, with_notice
+from api.problems import status_for
+from driveguard.airflow_api import PIPELINE_DAGS
+from driveguard.audit import RequestContext
+from driveguard.errors import DriveguardError, InvalidInput, Unauthenticated
+from driveguard.identity.caller import Caller
+from driveguard.identity.login import safe_next_path
+from driveguard.identity.service import IdentityService
+from driveguard.storage.monitoring_service import (
+    BackfillOutcome,
+    ControlCommand,
+    ControlOutcome,
+    MonitoringService,
+    PauseOutcome,
+)
+
+Notice = Annotated[str | None, Parameter(query="notice", max_length=300, required=False)]
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+NEXT = Annotated[str | None, Parameter(query="next", max_length=512, required=False)]
+
+
+class AdminLoginForm(msgspec.Struct):
+    grant_type: Literal["password", "session"] = "password"
+    username: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    password: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    next: Annotated[str, msgspec.Meta(max_length=512)] = ""
+
+    def __repr__(self) -> str:  # never show the password
+        return f"AdminLoginForm(grant_type={self.grant_type!r}, username={self.username!r})"
+
+
+class ControlForm(msgspec.Struct):
+    action: Literal["pause", "resume", "trigger", "backfill"]
+    dag_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    from_date: Annotated[str, msgspec.Meta(max_length=10)] = ""
+    to_date: Annotated[str, msgspec.Meta(max_length=10)] = ""
+
+    def command(self) -> ControlCommand:
+        if self.dag_id and self.dag_id not in PIPELINE_DAGS:
+            raise InvalidInput(f"Unknown pipeline {self.dag_id!r}.")
+
+        def day(value: str, name: str) -> dt.date | None:
+            if not value:
+                return None
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise InvalidInput(f"{name} must be a date (YYYY-MM-DD).") from None
+
+        return ControlCommand(
+            action=self.action,
+            dag_id=self.dag_id or None,
+            from_date=day(self.from_date, "from_date"),
+            to_date=day(self.to_date, "to_date"),
+        )
+
+
+def admin_of(request: Request[Any, Any, Any], identity: IdentityService, cookies: CookiePolicy) -> Caller:
+    """The admin behind the admin cookie; without a valid one, off to the admin sign-in page."""
+    token = cookie_value(request.scope, admin_cookie_name(cookies))
+    if token:
+        try:
+            caller = identity.authenticate_bearer(token)
+        except Unauthenticated:
+            caller = None
+        if caller is not None and caller.is_admin:
+            return caller
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    raise SignInRequired(f"/admin/login?next={quote(target, safe='')}")
+
+
+def airflow_links(monitoring: MonitoringService) -> dict[str, str]:
+    """Where each pipeline lives in the Airflow UI (served by the same Airflow API server)."""
+    base = monitoring.settings.airflow.api_url.rstrip("/")
+    return {dag_id: f"{base}/dags/{quote(dag_id)}" for dag_id in PIPELINE_DAGS}
+
+
+class AdminAuthPages(Controller):
+    path = "/admin"
+    include_in_schema = False
+
+    @get("/login")
+    async def login_form(
+        self, request: Request[Any, Any, Any], next_path: NEXT = None, notice: Notice = None
+    ) -> Template:
+        caller = caller_of(request)
+        google_email = caller.subject if caller is not None and caller.kind == "session" else None
+        return render(
+            "admin/login.html", next=safe_next_path(next_path) or "/admin", google_email=google_email, notice=notice
+        )
+
+    @post("/login", sync_to_thread=True, status_code=303)
+    def login(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        cookie_policy: CookiePolicy,
+        context: RequestContext,
+        data: Annotated[AdminLoginForm, FORM],
+    ) -> Redirect | Template:
+        next_path = safe_next_path(data.next) if data.next.startswith("/admin") else None
+        try:
+            issued = identity.issue_admin_token(
+                grant_type=data.grant_type,
+                username=data.username or None,
+                password=data.password or None,
+                caller=caller_of(request),
+                context=context,
+            )
+        except DriveguardError as exc:
+            caller = caller_of(request)
+            return render(
+                "admin/login.html",
+                status_code=status_for(exc),
+                next=next_path or "/admin",
+                google_email=caller.subject if caller is not None and caller.kind == "session" else None,
+                error=exc.detail,
+                username=data.username,
+            )
+        cookie = admin_cookie(cookie_policy, issued.token, issued.expires_in)
+        return see_other(next_path or "/admin", cookies=[cookie])
+
+    @post("/logout", status_code=303)
+    async def logout(self, cookie_policy: CookiePolicy) -> Redirect:
+        return see_other(
+            with_notice("/admin/login", "Signed out of the admin pages."), [admin_cookie(cookie_policy, "", 0)]
+        )
+
+
+class AdminPages(Controller):
+    path = "/admin"
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def overview(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        monitoring: MonitoringService,
+        cookie_policy: CookiePolicy,
+        context: RequestContext,
+        notice: Notice = None,
+    ) -> Template:
+        admin = admin_of(request, identity, cookie_policy)
+        fullest = monitoring.overview(level=None, limit=10, offset=0)
+        reconsent = identity.list_accounts(admin, context, status="reauth_required", email=None, limit=50, offset=0)
+        return render(
+            "admin/overview.html",
+            admin=admin,
+            notice=notice,
+            totals=fullest.totals,
+            fullest=fullest.accounts,
+            reconsent=[row.grant for row in reconsent.items],
+            section="overview",
+        )
+
+    @get("/pipelines", sync_to_thread=True)
+    def pipelines(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        monitoring: MonitoringService,
+        cookie_policy: CookiePolicy,
+        notice: Notice = None,
+    ) -> Template:
+        admin = admin_of(request, identity, cookie_policy)
+        status = monitoring.status()
+        today = monitoring.clock().date()
+        return render(
+            "admin/pipelines.html",
+            admin=admin,
+            notice=notice,
+            status=status,
+            dags=PIPELINE_DAGS,
+            links=airflow_links(monitoring),
+            yesterday=today - dt.timedelta(days=1),
+            week_ago=today - dt.timedelta(days=7),
+            section="pipelines",
+        )
+
+    @post("/pipelines/control", sync_to_thread=True, status_code=303)
+    def control(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        monitoring: MonitoringService,
+        cookie_policy: CookiePolicy,
+        context: RequestContext,
+        data: Annotated[ControlForm, FORM],
+    ) -> Redirect:
+        admin = admin_of(request, identity, cookie_policy)
+        try:
+            outcome = monitoring.control(admin.subject, context, data.command())
+        except DriveguardError as exc:
+            return see_other(with_notice("/admin/pipelines", f"{exc.title}: {exc.detail}"))
+        return see_other(with_notice("/admin/pipelines", describe(outcome)))
+
+
+def describe(outcome: ControlOutcome) -> str:
+    """One sentence for the notice after a control: what Airflow did."""
+    if isinstance(outcome, PauseOutcome):
+        states = ", ".join(f"{d} {'paused' if p else 'running'}" for d, p in outcome.is_paused.items())
+        return f"Done: {states}."
+    if isinstance(outcome, BackfillOutcome):
+        return f"Backfill of {outcome.dag_id} from {outcome.from_date} to {outcome.to_date} started."
+    return f"Run {outcome.dag_run_id} of {outcome.dag_id} queued."
