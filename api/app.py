@@ -17,6 +17,7 @@ from api.openapi import openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
+from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
 from driveguard.db.engine import get_engine
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             AdminTokenController,
             OAuthController,
             StorageController,
+            StorageReadsController,
             *pages_routers(settings, services.cookies),
         ],
         template_config=template_config(),

@@ -92,6 +92,13 @@ class GoogleAccount(UUIDv7AuditBase):
 
     __table_args__ = (
         Index("ix_google_account_refresh_due", "status", "access_token_expires_at"),
+        Index("ix_google_account_email_id", "email", "id"),
+        Index(
+            "ix_google_account_email_trgm",
+            func.lower(text("email")),
+            postgresql_using="gin",
+            postgresql_ops={"lower_1": "gin_trgm_ops"},
+        ),
         Index(
             "ix_google_account_erasure_requested",
             "erasure_requested_at",
@@ -171,7 +178,13 @@ class StorageLatest(DefaultBase):
     usage_bytes_7d_ago: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
 
-    __table_args__ = (Index("ix_storage_latest_level", "level"),)
+    __table_args__ = (
+        Index("ix_storage_latest_level", "level"),
+        # The account list's sort orders, with the account id as the keyset tie-break (migration 0008).
+        Index("ix_storage_latest_usage_percent", "usage_percent", "account_id"),
+        Index("ix_storage_latest_usage_bytes", "usage_bytes", "account_id"),
+        Index("ix_storage_latest_collected_at", "collected_at", "account_id"),
+    )
 
 
 class MonitoringSetting(DefaultBase):
@@ -221,7 +234,10 @@ class Alert(UUIDv7AuditBase):
     usage_bytes: Mapped[int] = mapped_column(BigInteger)
     limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (UniqueConstraint("account_id", "interval_start", "kind", name="uq_alert_account_interval_kind"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "interval_start", "kind", name="uq_alert_account_interval_kind"),
+        Index("ix_alert_account_created", "account_id", "created_at", "id"),
+    )
 
 
 class NotificationOutbox(UUIDv7AuditBase):

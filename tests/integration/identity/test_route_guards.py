@@ -36,9 +36,14 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/oauth/status"): "user",
     ("POST", "/api/oauth/revoke"): "user",
     ("POST", "/api/oauth/erasure"): "user",
+    ("GET", "/api/storage/me"): "user",
+    # Own account or admin: the service answers 403 for another person's account.
+    ("GET", "/api/storage/accounts/{account_id:uuid}/history"): "user",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/alerts"): "user",
     # Everyone's accounts, and the storage pipelines: admins only.
     ("GET", "/api/oauth/detailed-status"): "admin",
     ("GET", "/api/storage/overview"): "admin",
+    ("GET", "/api/storage/accounts"): "admin",
     ("GET", "/api/storage/monitoring/status"): "admin",
     ("POST", "/api/storage/monitoring/configure"): "admin",
     ("POST", "/api/storage/monitoring/control"): "admin",
