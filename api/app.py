@@ -17,6 +17,7 @@ from api.openapi import openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
+from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             OAuthController,
             StorageController,
             StorageReadsController,
+            PreferencesController,
             *pages_routers(settings, services.cookies),
         ],
         template_config=template_config(),

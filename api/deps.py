@@ -19,7 +19,9 @@ from driveguard.config import Settings
 from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
+from driveguard.storage.grant_notices import GrantNoticeService
 from driveguard.storage.monitoring_service import MonitoringService
+from driveguard.storage.preferences import PreferencesService
 from driveguard.storage.reads import StorageReads
 
 
@@ -52,6 +54,8 @@ class Services:
     monitoring: MonitoringService
     reads: StorageReads
     cookies: CookiePolicy
+    preferences: PreferencesService
+    grant_notices: GrantNoticeService
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, *, clock: Clock) -> Services:
@@ -62,6 +66,8 @@ class Services:
             monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
             reads=StorageReads(settings, engine, clock=clock),
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
+            preferences=PreferencesService(settings, engine, clock=clock),
+            grant_notices=GrantNoticeService(settings, engine, clock=clock),
         )
 
     def close(self) -> None:
@@ -84,5 +90,7 @@ class Services:
             "monitoring": constant(self.monitoring),
             "reads": constant(self.reads),
             "cookie_policy": constant(self.cookies),
+            "preferences": constant(self.preferences),
+            "grant_notices": constant(self.grant_notices),
             **{name: Provide(provider, sync_to_thread=False) for name, provider in per_request.items()},
         }

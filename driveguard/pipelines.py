@@ -279,6 +279,13 @@ def refresh_read_model(rt: Runtime, interval: Interval) -> dict[str, int]:
     return refresh_latest(rt.engine, interval, now=rt.clock())
 
 
+def grant_notices(rt: Runtime) -> dict[str, int]:
+    """Open/close grant episodes from the accounts' state and queue their notices (before dispatching)."""
+    from driveguard.storage.grant_notices import GrantNoticeService
+
+    return GrantNoticeService(rt.settings, rt.engine, clock=rt.clock).sweep()
+
+
 def dispatch_notifications(rt: Runtime) -> dict[str, int]:
     """Deliver the outbox rows that are due now."""
     dispatcher = Dispatcher(

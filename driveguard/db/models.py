@@ -188,7 +188,9 @@ class StorageLatest(DefaultBase):
 
 
 class MonitoringSetting(DefaultBase):
-    """Per-account monitoring preferences; NULL thresholds fall back to the global config."""
+    """Per-account monitoring preferences; NULL thresholds fall back to the global config.
+
+    The person's own apprise targets are a JSON list sealed by the vault (bound to the account)."""
 
     __tablename__ = "monitoring_setting"
 
@@ -196,7 +198,7 @@ class MonitoringSetting(DefaultBase):
     alerts_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     warning_threshold_percent: Mapped[float | None] = mapped_column(Float)
     critical_threshold_percent: Mapped[float | None] = mapped_column(Float)
-    notify_targets: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    notify_targets_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
@@ -204,6 +206,13 @@ class MonitoringSetting(DefaultBase):
             "warning_threshold_percent IS NULL OR critical_threshold_percent IS NULL "
             "OR warning_threshold_percent < critical_threshold_percent",
             name="thresholds_ordered",
+        ),
+        CheckConstraint(
+            "(warning_threshold_percent IS NULL"
+            " OR (warning_threshold_percent > 0 AND warning_threshold_percent <= 100))"
+            " AND (critical_threshold_percent IS NULL"
+            " OR (critical_threshold_percent > 0 AND critical_threshold_percent <= 100))",
+            name="thresholds_in_range",
         ),
     )
 
@@ -241,13 +250,20 @@ class Alert(UUIDv7AuditBase):
 
 
 class NotificationOutbox(UUIDv7AuditBase):
-    """A message to deliver, written in the same transaction as the alert that caused it."""
+    """A message to deliver, written in the same transaction as the alert (or grant episode) that caused it.
+
+    `target_ciphertext` is the apprise URL sealed by the vault (bound to the row id); `target` holds
+    only its masked form (scheme and host) for people reading the delivery state."""
 
     __tablename__ = "notification_outbox"
 
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    grant_episode_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("grant_episode.id", ondelete="CASCADE"), index=True
+    )
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     target: Mapped[str] = mapped_column(Text)
+    target_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     title: Mapped[str] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[OutboxStatus] = mapped_column(
@@ -261,6 +277,31 @@ class NotificationOutbox(UUIDv7AuditBase):
     __table_args__ = (
         Index("ix_notification_outbox_due", "status", "next_attempt_at"),
         Index("ix_notification_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    )
+
+
+class GrantEpisode(UUIDv7AuditBase):
+    """One stretch of time an account's Google grant needed re-consent (`reauth_required`).
+
+    Opened once when the status is first seen (at most one open episode per account), closed when
+    the account is active again; each edge writes its notices to the outbox in the same
+    transaction, keyed on the episode, so a rerun never notifies twice."""
+
+    __tablename__ = "grant_episode"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(TZ)
+    recovered_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        Index("ix_grant_episode_account_started", "account_id", "started_at"),
+        Index(
+            "uq_grant_episode_open",
+            "account_id",
+            unique=True,
+            postgresql_where=text("recovered_at IS NULL"),
+        ),
     )
 
 

@@ -1,5 +1,5 @@
 -- One chunk (keyset on account_id) of the interval's snapshots with everything the alert state
--- machine needs: per-account settings, the current state and the account's email. Quarantined rows
+-- machine needs: per-account settings (the personal targets sealed), the current state and the account's email. Quarantined rows
 -- (quarantined_snapshots.sql, passed in as :quarantined) are left out.
 SELECT s.account_id,
        a.email,
@@ -10,7 +10,7 @@ SELECT s.account_id,
        coalesce(ms.alerts_enabled, true) AS alerts_enabled,
        ms.warning_threshold_percent,
        ms.critical_threshold_percent,
-       coalesce(ms.notify_targets, CAST('[]' AS jsonb)) AS notify_targets,
+       ms.notify_targets_ciphertext,
        st.level AS current_level,
        st.level_since,
        st.last_notified_at,

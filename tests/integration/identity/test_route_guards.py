@@ -40,6 +40,9 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     # Own account or admin: the service answers 403 for another person's account.
     ("GET", "/api/storage/accounts/{account_id:uuid}/history"): "user",
     ("GET", "/api/storage/accounts/{account_id:uuid}/alerts"): "user",
+    ("GET", "/api/storage/me/preferences"): "user",
+    ("PUT", "/api/storage/me/preferences"): "user",
+    ("GET", "/api/storage/me/grant-notices"): "user",
     # Everyone's accounts, and the storage pipelines: admins only.
     ("GET", "/api/oauth/detailed-status"): "admin",
     ("GET", "/api/storage/overview"): "admin",
@@ -47,6 +50,9 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/storage/monitoring/status"): "admin",
     ("POST", "/api/storage/monitoring/configure"): "admin",
     ("POST", "/api/storage/monitoring/control"): "admin",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("PUT", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("GET", "/api/storage/grant-notices"): "admin",
 }
 
 
