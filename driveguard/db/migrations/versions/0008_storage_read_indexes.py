@@ -10,7 +10,7 @@ accounts and history grow:
 - an account's alerts page newest first on (account_id, created_at, id).
 
 Revision ID: 0008_storage_read_indexes
-Revises: 0005_google_rate_budget
+Revises: 0007_sealed_targets
 Create Date: 2026-11-28
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_storage_read_indexes"
-down_revision = "0005_google_rate_budget"
+down_revision = "0007_sealed_targets"
 branch_labels = None
 depends_on = None
 
