@@ -20,6 +20,7 @@ from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 from driveguard.storage.grant_notices import GrantNoticeService
+from driveguard.storage.highlights import HighlightsService
 from driveguard.storage.monitoring_service import MonitoringService
 from driveguard.storage.preferences import PreferencesService
 from driveguard.storage.reads import StorageReads
@@ -56,6 +57,7 @@ class Services:
     cookies: CookiePolicy
     preferences: PreferencesService
     grant_notices: GrantNoticeService
+    highlights: HighlightsService
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, *, clock: Clock) -> Services:
@@ -68,6 +70,7 @@ class Services:
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
             preferences=PreferencesService(settings, engine, clock=clock),
             grant_notices=GrantNoticeService(settings, engine, clock=clock),
+            highlights=HighlightsService(settings, engine, clock=clock),
         )
 
     def close(self) -> None:
@@ -92,5 +95,6 @@ class Services:
             "cookie_policy": constant(self.cookies),
             "preferences": constant(self.preferences),
             "grant_notices": constant(self.grant_notices),
+            "highlights": constant(self.highlights),
             **{name: Provide(provider, sync_to_thread=False) for name, provider in per_request.items()},
         }

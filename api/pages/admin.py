@@ -9,8 +9,9 @@ HttpOnly, SameSite=Strict cookie that only these pages read, and lives as long a
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -20,6 +21,7 @@ from litestar.response import Redirect, Template
 
 from api.auth.cookies import CookiePolicy, cookie_value
 from api.auth.middleware import caller_of
+from api.pages.views import forecast_segment, history_chart, storage_views
 from api.pages.web import SignInRequired, admin_cookie, admin_cookie_name, render, see_other, with_notice
 from api.problems import status_for
 from driveguard.airflow_api import PIPELINE_DAGS
@@ -28,12 +30,26 @@ from driveguard.errors import DriveguardError, InvalidInput, Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.login import safe_next_path
 from driveguard.identity.service import IdentityService
+from driveguard.storage.grant_notices import GrantNoticeService
+from driveguard.storage.highlights import HighlightsService
 from driveguard.storage.monitoring_service import (
     BackfillOutcome,
     ControlCommand,
     ControlOutcome,
     MonitoringService,
     PauseOutcome,
+)
+from driveguard.storage.preferences import PreferencesInvalid, PreferencesService
+from driveguard.storage.reads import (
+    LEVELS,
+    SORT_KEYS,
+    STATUSES,
+    AccountsQuery,
+    AccountStatus,
+    Direction,
+    Level,
+    SortKey,
+    StorageReads,
 )
 
 Notice = Annotated[str | None, Parameter(query="notice", max_length=300, required=False)]
@@ -89,6 +105,65 @@ def admin_of(request: Request[Any, Any, Any], identity: IdentityService, cookies
             return caller
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise SignInRequired(f"/admin/login?next={quote(target, safe='')}")
+
+
+def account_context(
+    admin: Caller,
+    account_id: uuid.UUID,
+    reads: StorageReads,
+    preferences: PreferencesService,
+    grant_notices: GrantNoticeService,
+    days: int,
+) -> dict[str, Any]:
+    """Everything one account's admin page shows."""
+    reads.check_access(admin, account_id)
+    storage = reads.me(account_id)
+    meter, chart, outlook = storage_views(storage, f"Storage of {storage.email} over the last 30 days")
+    if days != 30:
+        resolution = "hourly" if days <= 7 else "daily"
+        to = reads.clock()
+        history = reads.history(account_id, to - dt.timedelta(days=days), to, resolution)
+        limit = storage.usage.limit_bytes if storage.usage else None
+        t = storage.thresholds
+        title = f"Storage of {storage.email} over the last {days} days"
+        chart = history_chart(history, title, limit, t.warning_percent, t.critical_percent,
+                              forecast_segment(storage.forecast, history, limit))  # fmt: skip
+    return {
+        "admin": admin,
+        "storage": storage,
+        "usage": storage.usage,
+        "gauge": meter,
+        "chart": chart,
+        "forecast": outlook,
+        "days": days,
+        "alerts": reads.alerts(account_id, limit=25).items,
+        "grant_notices": grant_notices.notices(account_id, limit=10),
+        "preferences": preferences.get(account_id, admin),
+        "pref_action": f"/admin/accounts/{account_id}/preferences",
+        "section": "accounts",
+    }
+
+
+def listing_url(sort: str, direction: str, filters: dict[str, Any], cursor: str | None = None) -> str:
+    params = {"sort": sort, "direction": direction, **{k: v for k, v in filters.items() if v not in ("", None)}}
+    if cursor:
+        params["cursor"] = cursor
+    return "/admin/accounts?" + urlencode(params)
+
+
+def sort_links(sort: str, direction: str, filters: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per sortable column: the link that sorts by it (toggling the direction when it is the current
+    one) and its `aria-sort` value."""
+    links: dict[str, dict[str, str]] = {}
+    for key in SORT_KEYS:
+        current = key == sort
+        default = "asc" if key == "email" else "desc"
+        flipped = "asc" if direction == "desc" else "desc"
+        links[key] = {
+            "href": listing_url(key, flipped if current else default, filters),
+            "aria": ("ascending" if direction == "asc" else "descending") if current else "none",
+        }
+    return links
 
 
 def airflow_links(monitoring: MonitoringService) -> dict[str, str]:
@@ -159,22 +234,105 @@ class AdminPages(Controller):
         request: Request[Any, Any, Any],
         identity: IdentityService,
         monitoring: MonitoringService,
+        reads: StorageReads,
+        highlights: HighlightsService,
+        grant_notices: GrantNoticeService,
         cookie_policy: CookiePolicy,
-        context: RequestContext,
         notice: Notice = None,
     ) -> Template:
         admin = admin_of(request, identity, cookie_policy)
-        fullest = monitoring.overview(level=None, limit=10, offset=0)
-        reconsent = identity.list_accounts(admin, context, status="reauth_required", email=None, limit=50, offset=0)
+        totals = monitoring.overview(level=None, limit=1, offset=0).totals
+        fullest = reads.accounts(AccountsQuery(sort="usage_percent", direction="desc", limit=10))
+        lists = highlights.highlights(limit=10)
+        reconsent = reads.accounts(AccountsQuery(sort="email", direction="asc", status="reauth_required", limit=50))
+        open_notices = {n.account_id: n for n in grant_notices.notices(limit=200) if n.open}
         return render(
             "admin/overview.html",
             admin=admin,
             notice=notice,
-            totals=fullest.totals,
-            fullest=fullest.accounts,
-            reconsent=[row.grant for row in reconsent.items],
+            totals=totals,
+            fullest=fullest.items,
+            fastest=lists.fastest_growing,
+            stale=lists.stale,
+            stale_before=lists.stale_before,
+            reconsent=reconsent.items,
+            reconsent_more=reconsent.next_cursor is not None,
+            open_notices=open_notices,
             section="overview",
         )
+
+    @get("/accounts", sync_to_thread=True)
+    def accounts(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        reads: StorageReads,
+        cookie_policy: CookiePolicy,
+        sort: Annotated[SortKey, Parameter(required=False)] = "usage_percent",
+        direction: Annotated[Direction, Parameter(required=False)] = "desc",
+        level: Annotated[Level | None, Parameter(required=False)] = None,
+        status: Annotated[AccountStatus | None, Parameter(required=False)] = None,
+        q: Annotated[str | None, Parameter(max_length=320, required=False)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200, required=False)] = 25,
+        cursor: Annotated[str | None, Parameter(max_length=1024, required=False)] = None,
+    ) -> Template:
+        admin = admin_of(request, identity, cookie_policy)
+        query = AccountsQuery(
+            sort=sort, direction=direction, level=level, status=status, search=q or None, limit=limit, cursor=cursor
+        )
+        page = reads.accounts(query)
+        filters = {"level": level or "", "status": status or "", "q": q or "", "limit": limit}
+        return render(
+            "admin/accounts.html",
+            admin=admin,
+            page=page,
+            filters=filters,
+            sort_links=sort_links(sort, direction, filters),
+            next_link=listing_url(sort, direction, filters, page.next_cursor) if page.next_cursor else None,
+            first_link=listing_url(sort, direction, filters) if cursor else None,
+            levels=LEVELS,
+            statuses=STATUSES,
+            section="accounts",
+        )
+
+    @get("/accounts/{account_id:uuid}", sync_to_thread=True)
+    def account(
+        self,
+        request: Request[Any, Any, Any],
+        account_id: uuid.UUID,
+        identity: IdentityService,
+        reads: StorageReads,
+        preferences: PreferencesService,
+        grant_notices: GrantNoticeService,
+        cookie_policy: CookiePolicy,
+        days: Annotated[Literal[7, 30, 90, 365], Parameter(required=False)] = 30,
+        notice: Notice = None,
+    ) -> Template:
+        admin = admin_of(request, identity, cookie_policy)
+        page = account_context(admin, account_id, reads, preferences, grant_notices, days)
+        return render("admin/account.html", **page, notice=notice)
+
+    @post("/accounts/{account_id:uuid}/preferences", sync_to_thread=True, status_code=303)
+    def account_preferences(
+        self,
+        request: Request[Any, Any, Any],
+        account_id: uuid.UUID,
+        identity: IdentityService,
+        reads: StorageReads,
+        preferences: PreferencesService,
+        grant_notices: GrantNoticeService,
+        cookie_policy: CookiePolicy,
+        context: RequestContext,
+        data: Annotated[dict[str, str], FORM],
+    ) -> Redirect | Template:
+        admin = admin_of(request, identity, cookie_policy)
+        reads.check_access(admin, account_id)
+        try:
+            preferences.update_from_form(account_id, data, admin, context)
+        except PreferencesInvalid as exc:
+            page = account_context(admin, account_id, reads, preferences, grant_notices, 30)
+            return render("admin/account.html", status_code=400, **page, pref_errors=exc.errors, pref_form=data)
+        return see_other(with_notice(f"/admin/accounts/{account_id}", "Preferences saved."))
 
     @get("/pipelines", sync_to_thread=True)
     def pipelines(

@@ -18,10 +18,14 @@ from litestar.response import Redirect, Template
 
 from api.auth.middleware import caller_of
 from api.oauth.controller import REAUTH_URL
+from api.pages.views import storage_views
 from api.pages.web import SignInRequired, render, see_other, with_notice
 from driveguard.audit import RequestContext
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
+from driveguard.storage.grant_notices import GrantNoticeService
+from driveguard.storage.preferences import PreferencesInvalid, PreferencesService
+from driveguard.storage.reads import StorageReads
 
 Notice = Annotated[str | None, Parameter(query="notice", max_length=200, required=False)]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -32,6 +36,35 @@ class RevokeSessionForm(msgspec.Struct):
 
     target: Literal["session", "all_sessions"]
     session_id: uuid.UUID | None = None
+
+
+def me_context(
+    caller: Caller,
+    identity: IdentityService,
+    reads: StorageReads,
+    preferences: PreferencesService,
+    grant_notices: GrantNoticeService,
+) -> dict[str, Any]:
+    """Everything `/me` shows, from the services."""
+    status = identity.status(caller)
+    assert caller.account_id is not None  # a session always belongs to an account
+    storage = reads.me(caller.account_id)
+    meter, chart, outlook = storage_views(storage, "Your storage over the last 30 days")
+    return {
+        "caller": caller,
+        "grant": status.grant,
+        "sessions": status.sessions,
+        "needs_consent": status.needs_consent,
+        "reconnect_url": f"{REAUTH_URL}&next=/me",
+        "storage": storage,
+        "usage": storage.usage,
+        "gauge": meter,
+        "chart": chart,
+        "forecast": outlook,
+        "preferences": preferences.get(caller.account_id, caller),
+        "pref_action": "/me/preferences",
+        "grant_notices": [n for n in grant_notices.notices(caller.account_id, limit=5) if n.open],
+    }
 
 
 def signed_in_person(request: Request[Any, Any, Any]) -> Caller:
@@ -53,18 +86,37 @@ class PersonPages(Controller):
         return render("home.html", notice=notice)
 
     @get("/me", sync_to_thread=True)
-    def me(self, request: Request[Any, Any, Any], identity: IdentityService, notice: Notice = None) -> Template:
+    def me(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        reads: StorageReads,
+        preferences: PreferencesService,
+        grant_notices: GrantNoticeService,
+        notice: Notice = None,
+    ) -> Template:
         caller = signed_in_person(request)
-        status = identity.status(caller)
-        return render(
-            "me.html",
-            notice=notice,
-            caller=caller,
-            grant=status.grant,
-            sessions=status.sessions,
-            needs_consent=status.needs_consent,
-            reconnect_url=f"{REAUTH_URL}&next=/me",
-        )
+        return render("me.html", **me_context(caller, identity, reads, preferences, grant_notices), notice=notice)
+
+    @post("/me/preferences", sync_to_thread=True, status_code=303)
+    def update_preferences(
+        self,
+        request: Request[Any, Any, Any],
+        identity: IdentityService,
+        reads: StorageReads,
+        preferences: PreferencesService,
+        grant_notices: GrantNoticeService,
+        context: RequestContext,
+        data: Annotated[dict[str, str], FORM],
+    ) -> Redirect | Template:
+        caller = signed_in_person(request)
+        assert caller.account_id is not None
+        try:
+            preferences.update_from_form(caller.account_id, data, caller, context)
+        except PreferencesInvalid as exc:
+            page = me_context(caller, identity, reads, preferences, grant_notices)
+            return render("me.html", status_code=400, **page, pref_errors=exc.errors, pref_form=data)
+        return see_other(with_notice("/me", "Your alert preferences are saved."))
 
     @post("/me/sessions/revoke", sync_to_thread=True, status_code=303)
     def revoke_sessions(
