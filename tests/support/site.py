@@ -3,6 +3,7 @@ clean database and the shared emulator, with the admin password user and admin e
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,10 @@ import httpx
 from sqlalchemy import Engine
 
 from api.app import create_app
+from driveguard import pipelines
 from driveguard.config import load_settings
+from driveguard.pipelines import Runtime
+from driveguard.storage.interval import Interval
 from support.clock import OffsetClock
 from support.emulator import GoogleEmulator
 from support.servers import free_port, serve_asgi
@@ -59,3 +63,32 @@ def csrf_token(html: str) -> str:
     found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
     assert found, "the page has no CSRF token"
     return found.group(1)
+
+
+def collect(stack: Stack, start: dt.datetime, usage: dict[str, int]) -> None:
+    """One real collection of the hour starting at `start` (shards, Drive through the emulator,
+    alerts, read model), after setting each account's usage at the emulator: how the pages get
+    history without an Airflow run. Runs with the clock at the end of that hour."""
+    for email, used in usage.items():
+        stack.emu.call("PATCH", f"/accounts/{email}", {"usage": used, "usage_in_drive": used})
+    interval = Interval.of(start, start + dt.timedelta(hours=1))
+    rt = Runtime(stack.settings, stack.engine, clock=lambda: interval.end + dt.timedelta(minutes=5), sleep=stack.sleeps)
+    for shard in pipelines.collect_plan(rt, interval)["shards"]:
+        counts = pipelines.collect_shard(rt, shard)
+        assert counts.get("failed", 0) == 0, counts
+    pipelines.evaluate_alerts(rt, interval)
+    pipelines.refresh_read_model(rt, interval)
+
+
+def grow(stack: Stack, plan: dict[str, tuple[int, float, float]], *, days: int = 21) -> None:
+    """`days` of daily collections (noon UTC, ending yesterday); each account's usage grows linearly
+    from one percent of its limit to another (`plan`: email -> (limit, start %, end %))."""
+    today = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    for email, (limit, _, _) in plan.items():
+        stack.emu.call("PATCH", f"/accounts/{email}", {"limit": limit})
+    for k in range(days):
+        usage = {
+            email: int(limit * (start + (end - start) * k / (days - 1)) / 100)
+            for email, (limit, start, end) in plan.items()
+        }
+        collect(stack, today - dt.timedelta(days=days - k), usage)
