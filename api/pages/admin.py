@@ -45,9 +45,7 @@ from driveguard.storage.reads import (
     SORT_KEYS,
     STATUSES,
     AccountsQuery,
-    AccountStatus,
     Direction,
-    Level,
     SortKey,
     StorageReads,
 )
@@ -142,6 +140,15 @@ def account_context(
         "pref_action": f"/admin/accounts/{account_id}/preferences",
         "section": "accounts",
     }
+
+
+def choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    """A filter's value: empty means any; anything else must be one of `allowed`."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise InvalidInput(f"{name} must be one of {', '.join(allowed)}")
+    return value
 
 
 def listing_url(sort: str, direction: str, filters: dict[str, Any], cursor: str | None = None) -> str:
@@ -270,15 +277,23 @@ class AdminPages(Controller):
         cookie_policy: CookiePolicy,
         sort: Annotated[SortKey, Parameter(required=False)] = "usage_percent",
         direction: Annotated[Direction, Parameter(required=False)] = "desc",
-        level: Annotated[Level | None, Parameter(required=False)] = None,
-        status: Annotated[AccountStatus | None, Parameter(required=False)] = None,
+        level: Annotated[str | None, Parameter(max_length=32, required=False)] = None,
+        status: Annotated[str | None, Parameter(max_length=32, required=False)] = None,
         q: Annotated[str | None, Parameter(max_length=320, required=False)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200, required=False)] = 25,
         cursor: Annotated[str | None, Parameter(max_length=1024, required=False)] = None,
     ) -> Template:
         admin = admin_of(request, identity, cookie_policy)
+        # The filter form sends "" for "any".
+        level, status = choice(level, LEVELS, "level"), choice(status, STATUSES, "status")
         query = AccountsQuery(
-            sort=sort, direction=direction, level=level, status=status, search=q or None, limit=limit, cursor=cursor
+            sort=sort,
+            direction=direction,
+            level=level,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
+            search=q or None,
+            limit=limit,
+            cursor=cursor,
         )
         page = reads.accounts(query)
         filters = {"level": level or "", "status": status or "", "q": q or "", "limit": limit}
