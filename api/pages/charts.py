@@ -108,7 +108,7 @@ def usage_chart(
                 lines.append(Line(y(limit_bytes * percent / 100), f"{label} {percent:g} %", kind))
     step = _nice_step(top_value)
     y_ticks = tuple(Tick(y(k * step), human_bytes(k * step)) for k in range(int(top_value // step) + 1))
-    days = max(1, round(span / 86400))
+    history_days = max(1, round((series[-1][0] - series[0][0]).total_seconds() / 86400))
     x_ticks = tuple(
         Tick(
             x(start + dt.timedelta(seconds=span * k / 4)),
@@ -118,10 +118,10 @@ def usage_chart(
     )
     last_t, last_v = series[-1]
     description = (
-        f"{len(series)} snapshots over {days} day{'s' if days != 1 else ''}, "
+        f"{len(series)} points over {history_days} day{'s' if history_days != 1 else ''}, "
         f"from {human_bytes(series[0][1])} to {human_bytes(last_v)}"
         + (f" of {human_bytes(limit_bytes)}" if limit_bytes else " (unlimited)")
-        + (". The dashed line is the forecast." if forecast else ".")
+        + (f". The dashed line is the forecast, up to {forecast[-1][0]:%b %d}." if forecast else ".")
     )
     forecast_points = ""
     if forecast:
