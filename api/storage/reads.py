@@ -59,8 +59,12 @@ class StorageReadsController(Controller):
         cursor: str | None = Parameter(
             default=None, max_length=2000, description="`next_cursor` of the previous page (same sort)"
         ),
+        collected_before: str | None = Parameter(
+            default=None, description="Only accounts not collected since (stale) or never: a date or ISO 8601"
+        ),
     ) -> AccountsResponse:
-        query = AccountsQuery(sort, direction, level, status, search or None, limit, cursor)
+        stale = parse_instant(collected_before, "collected_before")
+        query = AccountsQuery(sort, direction, level, status, search or None, limit, cursor, stale)
         return msgspec.convert(reads.accounts(query), AccountsResponse, from_attributes=True)
 
     @get(

@@ -203,7 +203,7 @@ def control_response(outcome: ControlOutcome) -> ControlResponse:
 # -- reads: /me, the account list, an account's history and alerts (driveguard.storage.reads) ------
 
 Resolution = Literal["raw", "hourly", "daily"]
-SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected"]
+SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected", "growth_24h", "growth_7d"]
 Direction = Literal["asc", "desc"]
 AccountStatus = Literal["active", "reauth_required", "revoked"]
 
@@ -252,13 +252,13 @@ class TrendView(msgspec.Struct):
     status: Literal["ok", "unknown"]
     reason: str | None
     """When unknown: no-data, too-few-points, too-short-span, level-shift, flat or shrinking."""
-    bytes_per_day: float | None
-    bytes_per_week: float | None
+    bytes_per_day: int | None
+    bytes_per_week: int | None
     points: int
     fitted_from: dt.datetime | None
     fitted_to: dt.datetime | None
     level_shift_at: dt.datetime | None
-    fitted_bytes: float | None
+    fitted_bytes: int | None
 
 
 class EtaView(msgspec.Struct):

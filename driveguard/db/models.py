@@ -184,6 +184,8 @@ class StorageLatest(DefaultBase):
         Index("ix_storage_latest_usage_percent", "usage_percent", "account_id"),
         Index("ix_storage_latest_usage_bytes", "usage_bytes", "account_id"),
         Index("ix_storage_latest_collected_at", "collected_at", "account_id"),
+        Index("ix_storage_latest_growth_24h", text("(usage_bytes - usage_bytes_24h_ago)"), "account_id"),
+        Index("ix_storage_latest_growth_7d", text("(usage_bytes - usage_bytes_7d_ago)"), "account_id"),
     )
 
 

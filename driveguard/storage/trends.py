@@ -64,16 +64,19 @@ class Trend:
 
     status: TrendStatus
     reason: str | None
-    bytes_per_day: float | None
-    bytes_per_week: float | None
+    bytes_per_day: int | None
+    """Whole bytes, like every byte count (the fit itself keeps its precision)."""
+    bytes_per_week: int | None
     points: int
     """Points the slope was fitted on (after any level shift, within the window)."""
     fitted_from: dt.datetime | None
     fitted_to: dt.datetime | None
     level_shift_at: dt.datetime | None
     """When the last jump that reset the trend happened (the fit starts there), if any."""
-    fitted_bytes: float | None
+    fitted_bytes: int | None
     """The fitted usage at `fitted_to` (the line's value at the newest point)."""
+    rate: float | None = None
+    """The unrounded bytes per second the marks are projected with."""
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,9 @@ def theil_sen_slope(
 
 
 def _last_level_shift(xs: list[float], ys: list[float], reference: float, options: TrendOptions) -> int | None:
-    """Index of the first point after the last jump, or None. A jump is a step far outside what the
-    trend and the noise explain; a spike (a jump straight back) is an outlier, not a shift."""
+    """Index of the first point after the last jump, or None. A jump is a short step (at most a day, or
+    twice the usual spacing) far outside what the trend and the noise explain; a spike (a jump straight
+    back) is an outlier, not a shift."""
     if len(xs) < 3:
         return None
     steps = [(ys[i] - ys[i - 1], xs[i] - xs[i - 1]) for i in range(1, len(xs))]
@@ -159,7 +163,9 @@ def _last_level_shift(xs: list[float], ys: list[float], reference: float, option
     spread = 1.4826 * median(abs(r) for r in residuals)
     floor = max(options.jump_fraction * reference, 1.0)
     bar = max(floor, options.jump_scale * spread)
-    jumps = [i for i, r in enumerate(residuals) if abs(r) > bar]
+    # Across a long gap a change cannot be told from a different pace: only short steps can jump.
+    longest = max(DAY_SECONDS, 2 * median(dx for _, dx in steps))
+    jumps = [i for i, r in enumerate(residuals) if abs(r) > bar and steps[i][1] <= longest]
     for position in reversed(range(len(jumps))):
         i = jumps[position]
         after = jumps[position + 1] if position + 1 < len(jumps) else None
@@ -213,7 +219,18 @@ def fit_trend(
         status, reason = "unknown", "shrinking"
     elif per_day <= options.flat_bytes_per_day:
         status, reason = "unknown", "flat"
-    return Trend(status, reason, per_day, per_day * 7, len(series), series[0].at, series[-1].at, shift_at, fitted)
+    return Trend(
+        status,
+        reason,
+        round(per_day),
+        round(per_day * 7),
+        len(series),
+        series[0].at,
+        series[-1].at,
+        shift_at,
+        round(fitted),
+        per_second,
+    )
 
 
 def threshold_bytes(limit_bytes: int, percent: float) -> int:
@@ -226,11 +243,14 @@ def _eta(
     percent: float,
     *,
     used_bytes: int | None,
+    as_of: dt.datetime | None,
     limit_bytes: int | None,
     trend: Trend,
     now: dt.datetime,
     options: TrendOptions,
 ) -> Eta:
+    if trend.reason == "no-data":
+        return Eta(name, percent, None, "unknown", None, None, "no-data")
     if limit_bytes is None or limit_bytes <= 0:
         return Eta(name, percent, None, "unknown", None, None, "unlimited")
     mark = threshold_bytes(limit_bytes, percent)
@@ -238,9 +258,10 @@ def _eta(
         return Eta(name, percent, mark, "reached", 0.0, now.date(), None)
     if trend.status != "ok":
         return Eta(name, percent, mark, "unknown", None, None, trend.reason)
-    assert trend.bytes_per_day is not None and trend.fitted_bytes is not None and trend.fitted_to is not None
-    base = trend.fitted_bytes if used_bytes is None else float(used_bytes)
-    at_mark = trend.fitted_to + dt.timedelta(days=max(0.0, (mark - base) / trend.bytes_per_day))
+    assert trend.rate is not None and trend.fitted_bytes is not None and trend.fitted_to is not None
+    base = trend.fitted_bytes if used_bytes is None else used_bytes
+    start = trend.fitted_to if used_bytes is None or as_of is None else as_of
+    at_mark = start + dt.timedelta(seconds=max(0.0, (mark - base) / trend.rate))
     days = max(0.0, (at_mark - now).total_seconds() / DAY_SECONDS)
     if days > options.horizon_days:
         return Eta(name, percent, mark, "unknown", None, None, "beyond-horizon")
@@ -265,7 +286,40 @@ def forecast(
     trend = fit_trend(points, limit_bytes=limit_bytes, options=options)
     if used_bytes is None and points:
         used_bytes = max(points, key=lambda p: p.at).used_bytes
-    common = {"used_bytes": used_bytes, "limit_bytes": limit_bytes, "trend": trend, "now": now, "options": options}
+    return project(
+        trend,
+        limit_bytes=limit_bytes,
+        warning_percent=warning_percent,
+        critical_percent=critical_percent,
+        now=now,
+        used_bytes=used_bytes,
+        options=options,
+    )
+
+
+def project(
+    trend: Trend,
+    *,
+    limit_bytes: int | None,
+    warning_percent: float,
+    critical_percent: float,
+    now: dt.datetime,
+    used_bytes: int | None,
+    as_of: dt.datetime | None = None,
+    options: TrendOptions = TrendOptions(),
+) -> Forecast:
+    """The marks of an already fitted trend as of `now` (a fit can be reused until new data arrives).
+
+    `used_bytes` was measured at `as_of` (default: the newest fitted point); the marks are projected
+    from there at the fitted rate."""
+    common = {
+        "used_bytes": used_bytes,
+        "as_of": as_of,
+        "limit_bytes": limit_bytes,
+        "trend": trend,
+        "now": now,
+        "options": options,
+    }
     return Forecast(
         trend=trend,
         warning=_eta("warning", warning_percent, **common),  # type: ignore[arg-type]
