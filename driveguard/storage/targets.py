@@ -36,12 +36,12 @@ def mask_target(url: str) -> str:
     """Scheme, a hint of the user and the host only: `mailto://a***@example.com`, `json://hooks.example:8080`.
 
     Never the password, path, query or fragment (where apprise URLs carry their tokens)."""
-    parts = urlsplit(url.strip())
     try:
+        parts = urlsplit(url.strip())
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        host, port = "", ""
+    except ValueError:  # a malformed host or port: the scheme alone
+        return f"{url.strip().split(':', 1)[0].lower()}://"
     user = unquote(parts.username or "")
     hint = f"{user[:1]}***@" if user else ""
     return f"{parts.scheme.lower()}://{hint}{host}{port}"
