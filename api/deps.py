@@ -61,16 +61,17 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, *, clock: Clock) -> Services:
+        reads = StorageReads(settings, engine, clock=clock)
         return cls(
             settings=settings,
             engine=engine,
             identity=IdentityService(settings, engine, clock=clock),
             monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
-            reads=StorageReads(settings, engine, clock=clock),
+            reads=reads,
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
             preferences=PreferencesService(settings, engine, clock=clock),
             grant_notices=GrantNoticeService(settings, engine, clock=clock),
-            highlights=HighlightsService(settings, engine, clock=clock),
+            highlights=HighlightsService(settings, engine, reads, clock=clock),
         )
 
     def close(self) -> None:

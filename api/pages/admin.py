@@ -152,7 +152,7 @@ def choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None
 
 
 def listing_url(sort: str, direction: str, filters: dict[str, Any], cursor: str | None = None) -> str:
-    params = {"sort": sort, "direction": direction, **{k: v for k, v in filters.items() if v not in ("", None)}}
+    params = {"sort": sort, "direction": direction, **{k: v for k, v in filters.items() if v not in ("", None, 0)}}
     if cursor:
         params["cursor"] = cursor
     return "/admin/accounts?" + urlencode(params)
@@ -164,7 +164,7 @@ def sort_links(sort: str, direction: str, filters: dict[str, Any]) -> dict[str, 
     links: dict[str, dict[str, str]] = {}
     for key in SORT_KEYS:
         current = key == sort
-        default = "asc" if key == "email" else "desc"
+        default = "asc" if key in ("email", "last_collected") else "desc"
         flipped = "asc" if direction == "desc" else "desc"
         links[key] = {
             "href": listing_url(key, flipped if current else default, filters),
@@ -274,6 +274,7 @@ class AdminPages(Controller):
         request: Request[Any, Any, Any],
         identity: IdentityService,
         reads: StorageReads,
+        highlights: HighlightsService,
         cookie_policy: CookiePolicy,
         sort: Annotated[SortKey, Parameter(required=False)] = "usage_percent",
         direction: Annotated[Direction, Parameter(required=False)] = "desc",
@@ -282,6 +283,7 @@ class AdminPages(Controller):
         q: Annotated[str | None, Parameter(max_length=320, required=False)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200, required=False)] = 25,
         cursor: Annotated[str | None, Parameter(max_length=1024, required=False)] = None,
+        stale: Annotated[bool, Parameter(required=False)] = False,
     ) -> Template:
         admin = admin_of(request, identity, cookie_policy)
         # The filter form sends "" for "any".
@@ -294,9 +296,10 @@ class AdminPages(Controller):
             search=q or None,
             limit=limit,
             cursor=cursor,
+            collected_before=highlights.stale_before() if stale else None,
         )
         page = reads.accounts(query)
-        filters = {"level": level or "", "status": status or "", "q": q or "", "limit": limit}
+        filters = {"level": level or "", "status": status or "", "q": q or "", "limit": limit, "stale": int(stale)}
         return render(
             "admin/accounts.html",
             admin=admin,

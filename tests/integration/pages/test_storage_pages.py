@@ -82,6 +82,11 @@ def test_admin_overview_table_and_account_page(site: Stack):
     critical = admin.get("/admin/accounts", params={"level": "critical", "status": "", "q": ""}).text
     assert re.findall(r'<th scope="row"><a href="/admin/accounts/[^"]+">([^<]+)</a>', critical) == [CAROL]
     assert admin.get("/admin/accounts", params={"level": "bogus"}).status_code == 400
+    # Collected yesterday, collecting hourly: all three are stale, oldest snapshot first.
+    stale = admin.get("/admin/accounts", params={"stale": 1, "sort": "last_collected", "direction": "asc"}).text
+    assert len(re.findall(r'<th scope="row"><a href="/admin/accounts/', stale)) == 3
+    by_growth = admin.get("/admin/accounts", params={"sort": "growth_7d", "direction": "desc"}).text
+    assert re.findall(r'<th scope="row"><a href="/admin/accounts/[^"]+">([^<]+)</a>', by_growth) == [ALICE, BOB, CAROL]
 
     account_url = re.search(rf'<a href="(/admin/accounts/[^"]+)">{re.escape(BOB)}</a>', overview).group(1)
     page = admin.get(account_url)
