@@ -9,6 +9,7 @@ import contextlib
 import re
 
 import httpx
+import pytest
 from support.browser import Tab
 from support.emulator import sign_in
 from support.signin import ADMIN_PASSWORD, ADMIN_USER, Stack
@@ -65,6 +66,7 @@ def test_a_person_signs_in_and_sees_their_storage(tab: Tab, site: Stack):
     assert all(url.startswith((site.url, site.emu.url)) for url in tab.requested), tab.requested
 
 
+@pytest.mark.parametrize("site", ["airflow"], indirect=True)
 def test_an_admin_reads_the_overview_opens_an_account_changes_thresholds_and_runs_a_pipeline(tab: Tab, site: Stack):
     seed_history(site, ALICE, BOB, CAROL)
     page = tab.page
@@ -106,10 +108,31 @@ def test_an_admin_reads_the_overview_opens_an_account_changes_thresholds_and_run
 
     page.get_by_role("link", name="Pipelines").click()
     tab.shot("admin-pipelines")
+    collect = page.get_by_role("row", name=re.compile("^storage_collect"))
+    assert "active" in collect.inner_text()
+    assert (
+        collect.get_by_role("link", name=re.compile("storage_collect"))
+        .get_attribute("href")
+        .endswith("/dags/storage_collect")
+    )  # into the Airflow UI
     page.get_by_role("button", name="Run now storage_collect").click()
     notice = page.get_by_role("status").inner_text()
-    assert "storage_collect" in notice or "Airflow" in notice, notice
+    queued = re.fullmatch(r"Run (\S+) of storage_collect queued\.", notice)
+    assert queued, notice
     tab.shot("admin-pipelines-run-now")
+    try:
+        assert "queued" in page.get_by_role("row", name=re.compile("^storage_collect")).inner_text()
+    finally:
+        delete_dag_run("storage_collect", queued.group(1))  # the Airflow database is the session's
+
+
+def delete_dag_run(dag_id: str, run_id: str) -> None:
+    """Remove a run this test queued, so later DAG suites see only their own runs."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).delete()
 
 
 def test_a_person_whose_grant_was_revoked_reconnects(tab: Tab, site: Stack):
