@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 from support.emulator import HTML, sign_in
-from support.signin import ADMIN_PASSWORD, ADMIN_USER, Stack
+from support.signin import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USER, Stack
 from support.site import csrf_token, page_refs
 
 EMAIL = "alice@gmail.com"
@@ -132,3 +132,21 @@ def test_api_docs_render_from_this_origin(site: Stack):
         assert urlsplit(ref).netloc == "", f"/api/docs loads {ref} from another origin"
         asset = httpx.get(urljoin(site.url, ref), timeout=30)
         assert asset.status_code == 200 and len(asset.content) > 0, ref
+
+
+def test_an_admin_email_uses_their_google_session_and_a_person_is_refused(site: Stack):
+    admin, person = site.browser, httpx.Client(timeout=30)
+    sign_in(admin, site.url, ADMIN_EMAIL)
+    form = admin.get(f"{site.url}/admin/login", headers=HTML).text
+    assert f"Continue as {ADMIN_EMAIL}" in form
+    data = {"grant_type": "session", "next": "/admin", "_csrf_token": csrf_token(form)}
+    answer = admin.post(f"{site.url}/admin/login", data=data, headers=HTML)
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin"
+    assert admin.get(f"{site.url}/admin", headers=HTML).status_code == 200
+
+    sign_in(person, site.url, EMAIL)
+    form = person.get(f"{site.url}/admin/login", headers=HTML).text
+    refused = person.post(f"{site.url}/admin/login", data={**data, "_csrf_token": csrf_token(form)}, headers=HTML)
+    assert refused.status_code == 403 and 'role="alert"' in refused.text
+    assert person.get(f"{site.url}/admin", headers=HTML).status_code == 303
+    person.close()
