@@ -25,6 +25,8 @@ class Line:
     y: float
     label: str
     kind: str
+    label_y: float = 0.0
+    """Where its label sits (just above the line, pushed apart from the others so none overlap)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,22 @@ def _nice_step(top: float, count: int = 4) -> float:
     return raw * unit
 
 
+LABEL_GAP = 12.0
+
+
+def _spread_labels(lines: list[Line]) -> list[Line]:
+    """Labels 4 px above their lines, top to bottom, each at least LABEL_GAP below the previous one."""
+    placed: list[Line] = []
+    previous: float | None = None
+    for line in sorted(lines, key=lambda item: item.y):
+        label_y = line.y - 4
+        if previous is not None and label_y < previous + LABEL_GAP:
+            label_y = previous + LABEL_GAP
+        placed.append(Line(line.y, line.label, line.kind, round(label_y, 1)))
+        previous = label_y
+    return placed
+
+
 def usage_chart(
     series: Sequence[tuple[dt.datetime, int]],
     *,
@@ -106,6 +124,7 @@ def usage_chart(
         ):
             if percent is not None:
                 lines.append(Line(y(limit_bytes * percent / 100), f"{label} {percent:g} %", kind))
+        lines = _spread_labels(lines)
     step = _nice_step(top_value)
     y_ticks = tuple(Tick(y(k * step), human_bytes(k * step)) for k in range(int(top_value // step) + 1))
     history_days = max(1, round((series[-1][0] - series[0][0]).total_seconds() / 86400))

@@ -4,6 +4,7 @@ geometry puts the data and the threshold lines where they belong."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import jinja2
@@ -79,3 +80,10 @@ def test_the_gauge_clamps_and_marks_the_thresholds():
     full = gauge(104.0, "critical", 80, 90)
     assert full.fill == 300 and full.warning_x == 240 and full.critical_x == 270 and full.label == "104.0 % used"
     assert gauge(None, "normal", 80, 90).label == "Unlimited storage"
+
+
+def test_threshold_labels_never_overlap_when_the_lines_are_close():
+    series = [(T0, 9 * GIB), (T0 + dt.timedelta(days=1), int(9.2 * GIB))]
+    chart = usage_chart(series, title="t", limit_bytes=10 * GIB, warning_percent=96, critical_percent=98)
+    label_ys = [line.label_y for line in chart.lines]
+    assert all(b - a >= 12 for a, b in itertools.pairwise(label_ys))
