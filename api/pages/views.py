@@ -32,13 +32,30 @@ class ForecastView:
     etas: tuple[EtaView, ...]
 
 
+REASONS = {
+    "no-data": "no storage snapshots yet",
+    "too-few-points": "too few snapshots yet",
+    "too-short-span": "the history is still too short",
+    "level-shift": "usage jumped recently; the trend starts again from the jump",
+    "flat": "usage is flat",
+    "shrinking": "usage is shrinking",
+    "unlimited": "the storage is unlimited",
+    "beyond-horizon": "not within ten years at this rate",
+}
+
+
+def reason_text(reason: str | None) -> str | None:
+    """A trend's or forecast's machine reason, in words (unknown codes are shown as they are)."""
+    return None if reason is None else REASONS.get(reason, reason.replace("-", " "))
+
+
 def eta_text(eta: Eta) -> str:
     if eta.status == "reached":
         return "reached"
     if eta.status == "forecast" and eta.days is not None and eta.date is not None:
         days = f"{eta.days:.0f} day{'s' if round(eta.days) != 1 else ''}" if eta.days >= 1 else "less than a day"
         return f"in about {days}, around {eta.date.isoformat()}"
-    return f"unknown ({eta.reason})" if eta.reason else "unknown"
+    return f"unknown: {reason_text(eta.reason)}" if eta.reason else "unknown"
 
 
 def forecast_view(outlook: Forecast) -> ForecastView:
@@ -48,7 +65,7 @@ def forecast_view(outlook: Forecast) -> ForecastView:
         known=known,
         per_day=f"{human_bytes(trend.bytes_per_day)} a day" if known else "unknown",
         per_week=f"{human_bytes(trend.bytes_per_week)} a week" if known and trend.bytes_per_week is not None else "",
-        reason=trend.reason,
+        reason=reason_text(trend.reason),
         etas=tuple(EtaView(e.name, e.percent, eta_text(e), e.date) for e in outlook.etas),
     )
 

@@ -87,3 +87,13 @@ def test_threshold_labels_never_overlap_when_the_lines_are_close():
     chart = usage_chart(series, title="t", limit_bytes=10 * GIB, warning_percent=96, critical_percent=98)
     label_ys = [line.label_y for line in chart.lines]
     assert all(b - a >= 12 for a, b in itertools.pairwise(label_ys))
+
+
+def test_forecasts_are_said_in_words():
+    from api.pages.views import eta_text
+    from driveguard.storage.trends import Eta
+
+    soon = Eta("warning", 80.0, 8 * GIB, "forecast", 17.4, dt.date(2026, 12, 15), None)
+    assert eta_text(soon) == "in about 17 days, around 2026-12-15"
+    assert eta_text(Eta("full", 100.0, None, "unknown", None, None, "flat")) == "unknown: usage is flat"
+    assert eta_text(Eta("critical", 90.0, 9 * GIB, "reached", 0.0, dt.date(2026, 12, 1), None)) == "reached"
