@@ -2,7 +2,7 @@
 
 Tokens live only as ciphertext (see `driveguard.identity.vault`); sessions only as hashes. The snapshot
 history is range-partitioned on `interval_start` so old months can be detached or dropped
-cheaply, and every write to it is an upsert keyed on (account, interval).
+cheaply, and every write to it is an upsert keyed on (account, interval, granularity).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -144,7 +145,9 @@ class StorageSnapshot(DefaultBase):
     usage_in_trash_bytes: Mapped[int | None] = mapped_column(BigInteger)
     limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(32), server_default="drive_about")
-    granularity: Mapped[str] = mapped_column(String(8), server_default="raw")
+    granularity: Mapped[str] = mapped_column(String(8), primary_key=True, server_default="raw")
+    """Part of the key: the hourly series (`raw`) and the daily one (Reports backfill, downsampling)
+    both have a row at midnight, and neither hides the other."""
 
     __table_args__ = (
         CheckConstraint("usage_bytes >= 0", name="usage_non_negative"),
@@ -389,3 +392,27 @@ class GoogleRateBudget(DefaultBase):
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
 
     __table_args__ = (CheckConstraint("multiplier > 0 AND multiplier <= 1", name="ck_google_rate_budget_multiplier"),)
+
+
+class BackfillDay(DefaultBase):
+    """What the Reports backfill knows about one day: `partial` while Google answers
+    PARTIAL_DATA_AVAILABLE (the users present are stored, the day is fetched again), `complete`, or
+    `gave_up` after BACKFILL_PARTIAL_MAX_ATTEMPTS tries or BACKFILL_MAX_WAIT_DAYS."""
+
+    __tablename__ = "backfill_day"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reported_users: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    matched_accounts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    warning: Mapped[str | None] = mapped_column(Text)
+    first_attempt_at: Mapped[dt.datetime] = mapped_column(TZ)
+    last_attempt_at: Mapped[dt.datetime] = mapped_column(TZ)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('partial', 'complete', 'gave_up')", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        Index("ix_backfill_day_status", "status"),
+    )

@@ -8,7 +8,9 @@ model's refresh); people are signed in with real sessions, admins with a real ad
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,6 +234,27 @@ def test_a_cursor_only_continues_the_order_it_came_from(world: World):
     cursor = world.admin.get("/api/storage/accounts", params={"limit": 2}).json()["next_cursor"]
     answer = world.admin.get("/api/storage/accounts", params={"limit": 2, "cursor": cursor, "sort": "email"})
     assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid-cursor"
+
+
+def cursor_of(*payload: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("sort", "payload"),
+    [
+        ("usage_percent", ("accounts", "usage_percent", "desc", "90", str(uuid.UUID(int=1)))),  # a string percent
+        ("usage_percent", ("accounts", "usage_percent", "desc", 1.5, "not-a-uuid")),
+        ("email", ("accounts", "email", "desc", None, str(uuid.UUID(int=1)))),  # emails are never null
+        ("used_bytes", ("accounts", "used_bytes", "desc", True, str(uuid.UUID(int=1)))),
+        ("last_collected", ("accounts", "last_collected", "desc", "noon", str(uuid.UUID(int=1)))),
+        ("usage_percent", ("alerts", "2031-03-15T12:00:00+00:00", str(uuid.UUID(int=1)))),  # another list's cursor
+    ],
+)
+def test_tampered_cursors_are_refused(world: World, sort: str, payload: tuple[object, ...]):
+    answer = world.admin.get("/api/storage/accounts", params={"sort": sort, "cursor": cursor_of(*payload)})
+    assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "invalid-cursor"
 
 

@@ -11,7 +11,7 @@ accounts and history grow:
 - an account's alerts page newest first on (account_id, created_at, id).
 
 Revision ID: 0008_storage_read_indexes
-Revises: 0007_sealed_targets
+Revises: 0006_backfill_series
 Create Date: 2026-11-28
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_storage_read_indexes"
-down_revision = "0007_sealed_targets"
+down_revision = "0006_backfill_series"
 branch_labels = None
 depends_on = None
 
