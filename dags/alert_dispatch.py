@@ -1,7 +1,9 @@
 """Deliver pending alert notifications from the outbox through apprise, every 5 minutes.
 
 First `grant_notices` queues the notices of grants that died (`reauth_required`) or came back
-since the last run (one per account and episode, in the outbox); then `dispatch` delivers.
+since the last run (one per account and episode, in the outbox); then `dispatch` delivers, also
+when `grant_notices` failed (its failure goes to ops through the failure callback): a broken
+grant sweep must not hold back storage alerts.
 
 Rows are claimed with FOR UPDATE SKIP LOCKED and marked `sending` before the send, `sent`
 after it; failures stay visible as `failed` and are retried with capped backoff. The counts

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 
@@ -73,3 +74,27 @@ def outbox(engine: Engine) -> list[dict]:
             text("SELECT idempotency_key AS key, status, attempts FROM notification_outbox ORDER BY idempotency_key")
         )
         return [dict(r) for r in rows.mappings()]
+
+
+@contextmanager
+def outbox_inserts_crash(engine: Engine) -> Iterator[None]:
+    """The database refuses every outbox insert, as if the process died right before it."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION rule_pin_outbox_crash() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'simulated crash before the outbox write'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER rule_pin_outbox_crash BEFORE INSERT ON notification_outbox "
+                "FOR EACH ROW EXECUTE FUNCTION rule_pin_outbox_crash()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS rule_pin_outbox_crash ON notification_outbox"))
+            conn.execute(text("DROP FUNCTION IF EXISTS rule_pin_outbox_crash()"))

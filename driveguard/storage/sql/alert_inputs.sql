@@ -1,7 +1,7 @@
 -- One chunk (keyset on account_id) of the interval's snapshots with everything the alert state
--- machine needs: per-account settings (the personal targets sealed), the current state and the account's email. Quarantined rows
--- (quarantined_snapshots.sql, passed in as :quarantined) are left out. Alerts follow the hourly series:
--- a backfilled daily row at the same midnight is history, not this interval's reading.
+-- machine needs: per-account settings (the personal targets sealed), the current state and the account's
+-- email. Quarantined rows (quarantined_snapshots.sql, passed in as :quarantined) are left out. Alerts follow
+-- the hourly series: a backfilled daily row at the same midnight is history, not this interval's reading.
 SELECT s.account_id,
        a.email,
        s.interval_start,

@@ -32,7 +32,9 @@ from support.storage_seed import (
 
 from api.app import create_app
 from driveguard.config import Settings, load_settings
+from driveguard.identity.vault import Vault
 from driveguard.storage.interval import Interval
+from driveguard.storage.targets import seal_outbox_target
 
 GIB = 1024**3
 MIB = 1024**2
@@ -412,9 +414,10 @@ def test_me_needs_a_google_account(world: World):
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-def add_alert(engine: Engine, account_id: uuid.UUID, kind: str, at: dt.datetime, deliveries: list[str]) -> uuid.UUID:
+def add_alert(world: World, account_id: uuid.UUID, kind: str, at: dt.datetime, deliveries: list[str]) -> uuid.UUID:
     alert_id = uuid.uuid4()
-    with engine.begin() as conn:
+    vault = Vault(world.settings.security.encryption_keys)
+    with world.engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO alert (id, account_id, kind, interval_start, usage_percent, usage_bytes, limit_bytes,"
@@ -424,15 +427,17 @@ def add_alert(engine: Engine, account_id: uuid.UUID, kind: str, at: dt.datetime,
             {"id": alert_id, "account": account_id, "kind": kind, "at": at, "used": 90 * GIB, "limit": 100 * GIB},
         )
         for n, status in enumerate(deliveries):
+            row_id = uuid.uuid4()  # the target sealed to the row, as the product writes it
             conn.execute(
                 text(
-                    "INSERT INTO notification_outbox (id, alert_id, idempotency_key, target, title, body, status,"
-                    " attempts, next_attempt_at, sent_at, created_at, updated_at) VALUES (:id, :alert, :key,"
-                    " 'json://hooks.example/secret-path', 't', 'b', CAST(:status AS outbox_status), :attempts, :at,"
-                    " :sent, :created, :at)"
+                    "INSERT INTO notification_outbox (id, alert_id, idempotency_key, target, target_ciphertext, title,"
+                    " body, status, attempts, next_attempt_at, sent_at, created_at, updated_at) VALUES (:id, :alert,"
+                    " :key, 'json://hooks.example', :sealed, 't', 'b', CAST(:status AS outbox_status), :attempts,"
+                    " :at, :sent, :created, :at)"
                 ),
                 {
-                    "id": uuid.uuid4(), "alert": alert_id, "key": f"{alert_id}:{n}", "status": status,
+                    "id": row_id, "alert": alert_id, "key": f"{alert_id}:{n}", "status": status,
+                    "sealed": seal_outbox_target(vault, "json://hooks.example/secret-path", row_id),
                     "attempts": 1 if status != "pending" else 0, "at": at,
                     "sent": at if status == "sent" else None, "created": at + dt.timedelta(seconds=n),
                 },
@@ -442,11 +447,11 @@ def add_alert(engine: Engine, account_id: uuid.UUID, kind: str, at: dt.datetime,
 
 def test_alerts_newest_first_with_their_delivery_state(world: World):
     ann = world.ids["ann"]
-    first = add_alert(world.engine, ann, "warning", NOW - dt.timedelta(days=2), ["sent"])
-    second = add_alert(world.engine, ann, "critical", NOW - dt.timedelta(days=1), ["sent", "failed"])
-    third = add_alert(world.engine, ann, "critical_repeat", NOW - HOUR, ["sent", "pending"])
-    quiet = add_alert(world.engine, ann, "resolved", NOW - dt.timedelta(minutes=5), [])
-    add_alert(world.engine, world.ids["bob"], "warning", NOW, ["failed"])
+    first = add_alert(world, ann, "warning", NOW - dt.timedelta(days=2), ["sent"])
+    second = add_alert(world, ann, "critical", NOW - dt.timedelta(days=1), ["sent", "failed"])
+    third = add_alert(world, ann, "critical_repeat", NOW - HOUR, ["sent", "pending"])
+    quiet = add_alert(world, ann, "resolved", NOW - dt.timedelta(minutes=5), [])
+    add_alert(world, world.ids["bob"], "warning", NOW, ["failed"])
     with world.as_person("ann") as client:
         page = client.get(f"/api/storage/accounts/{ann}/alerts", params={"limit": 3}).json()
         rest = client.get(

@@ -171,3 +171,19 @@ def test_undecryptable_accounts_are_explained_to_a_person(clean_db: Engine, runn
     assert result.exit_code == 1, result.output
     assert "re-encrypted 1 of 2 accounts under key 'k9'; 1 could not be decrypted" in result.stdout
     assert "DRIVEGUARD_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_an_undecryptable_target_makes_the_report_exit_1_and_is_left_as_it_is(
+    clean_db: Engine, runner: CliRunner, old_vault: Vault
+):
+    first_account, *_ = seed(clean_db, old_vault, 1)
+    outbox_id = seed_targets(clean_db, old_vault, first_account)
+    broken = b"DGv1\x02k1" + os.urandom(40)
+    with clean_db.begin() as conn:
+        conn.execute(text("UPDATE notification_outbox SET target_ciphertext = :b WHERE id = :id"),
+                     {"b": broken, "id": outbox_id})  # fmt: skip
+    result = runner.invoke(cli, ["reencrypt-tokens", "--json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["targets"] == {"examined": 3, "reencrypted": 2, "failed": 1}
+    with clean_db.connect() as conn:
+        assert bytes(conn.execute(text("SELECT target_ciphertext FROM notification_outbox")).scalar_one()) == broken

@@ -23,7 +23,7 @@ from driveguard.storage.monitoring import effective_config
 from driveguard.storage.notifications import Dispatcher
 from driveguard.storage.targets import open_personal
 
-PREVIOUS = "0005_google_rate_budget"
+PREVIOUS = "0008_storage_read_indexes"
 PERSONAL = ["json://hooks.example.com/personal-secret-token", "mailto://bob:mail-password@example.com"]
 RUNTIME = ["slack://T000/B000/runtime-secret"]
 

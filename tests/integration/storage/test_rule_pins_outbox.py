@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from support.clock import FakeClock
 from support.database import backends_waiting_for_a_lock
-from support.outbox import enqueue, outbox, set_personal_targets
+from support.outbox import enqueue, outbox, outbox_inserts_crash, set_personal_targets
 from support.receivers import HttpReceiver
 
 from driveguard.config import Settings, load_settings
@@ -42,30 +42,6 @@ def count(engine: Engine, table: str) -> int:
 
 
 # -- an alert and its outbox rows: one transaction ----------------------------------------------
-
-
-@contextmanager
-def outbox_inserts_crash(engine: Engine) -> Iterator[None]:
-    """The database refuses every outbox insert, as if the process died right before it."""
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE FUNCTION rule_pin_outbox_crash() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'simulated crash before the outbox write'; END $$"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER rule_pin_outbox_crash BEFORE INSERT ON notification_outbox "
-                "FOR EACH ROW EXECUTE FUNCTION rule_pin_outbox_crash()"
-            )
-        )
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER IF EXISTS rule_pin_outbox_crash ON notification_outbox"))
-            conn.execute(text("DROP FUNCTION IF EXISTS rule_pin_outbox_crash()"))
 
 
 def critical_account(conn: Connection, settings: Settings, target: str) -> uuid.UUID:

@@ -15,7 +15,7 @@ a vault in `config.attributes["vault"]` (`driveguard.db.migrate.upgrade(engine, 
 keys are read only when there is a plain row to seal, so a fresh database needs none.
 
 Revision ID: 0007_sealed_targets
-Revises: 0005_google_rate_budget
+Revises: 0008_storage_read_indexes
 Create Date: 2026-11-28
 """
 
@@ -31,7 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0007_sealed_targets"
-down_revision = "0005_google_rate_budget"
+down_revision = "0008_storage_read_indexes"
 branch_labels = None
 depends_on = None
 
