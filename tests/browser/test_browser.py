@@ -171,3 +171,25 @@ def test_api_docs_render_offline(tab: Tab, site: Stack):
     assert page.locator(".opblock").count() > 10
     tab.shot("api-docs")
     assert all(url.startswith(site.url) for url in tab.requested), tab.requested
+
+
+def test_the_pages_read_and_work_without_javascript(chromium, site: Stack):
+    seed_history(site, ALICE)
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        tab = Tab(context.new_page(), site.url)
+        page = tab.page
+        tab.open("/")
+        page.get_by_role("link", name="Sign in with Google").click()
+        consent(tab, ALICE)
+        page.wait_for_url(f"{site.url}/me")
+        assert page.locator("polyline.usage-line").bounding_box()["width"] > 300
+        assert page.get_by_role("meter", name="Storage used").get_attribute("aria-valuenow") == "61.0"
+        page.get_by_label("Warning at").fill("70")
+        page.get_by_role("button", name="Save preferences").click()  # a plain form post, CSRF token included
+        assert page.get_by_role("status").inner_text() == "Your alert preferences are saved."
+        assert page.locator("text.threshold-label-warning").text_content() == "warning 70 %"
+        tab.shot("me-without-javascript")
+        assert not tab.csp_violations
+    finally:
+        context.close()
