@@ -14,6 +14,7 @@ from api.deps import Services
 from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
+from api.pages import pages_routers, template_config
 from api.problems import domain_error, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             StorageController,
             StorageReadsController,
             PreferencesController,
+            *pages_routers(settings, services.cookies),
         ],
+        template_config=template_config(),
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],
         state=State({"cookies": services.cookies}),
