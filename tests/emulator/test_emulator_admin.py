@@ -132,7 +132,7 @@ def test_clock_controls(emu: RunningEmulator) -> None:
 def test_reset_to_an_empty_seed_and_back(emu: RunningEmulator) -> None:
     assert emu.admin.reset("none")["accounts"] == 0
     assert emu.admin.accounts() == {}
-    assert emu.admin.reset("demo")["accounts"] == 6
+    assert emu.admin.reset("demo")["accounts"] == 7
 
 
 def test_stats_reset(emu: RunningEmulator) -> None:
@@ -149,7 +149,7 @@ def test_admin_token_guards_only_the_admin_api() -> None:
         assert httpx.get(base_url + "/_emulator/accounts", headers={"X-Emulator-Admin-Token": "x"}).status_code == 401
         admin = AdminClient(base_url, admin_token="sesame")
         try:
-            assert len(admin.accounts()) == 6
+            assert len(admin.accounts()) == 7
             assert admin.call("GET", "/config")["admin_token"] is True
         finally:
             admin.close()
