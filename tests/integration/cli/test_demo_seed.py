@@ -78,7 +78,15 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             model.__tablename__: int(conn.scalar(select(func.count()).select_from(model)) or 0)
-            for model in (GoogleAccount, UserSession, StorageSnapshot, StorageLatest, Alert, NotificationOutbox, AuditLog)
+            for model in (
+                GoogleAccount,
+                UserSession,
+                StorageSnapshot,
+                StorageLatest,
+                Alert,
+                NotificationOutbox,
+                AuditLog,
+            )
         }
 
 
