@@ -204,7 +204,16 @@ def _stdout_console() -> Console:
 
 
 def _iso(moment: Any) -> str | None:
-    return None if moment is None else moment.isoformat()
+    """UTC ISO 8601, whatever the database session's time zone."""
+    import datetime as dt
+
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat()
+
+
+def _when(moment: Any) -> str:
+    import datetime as dt
+
+    return "-" if moment is None else f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _size(value: int | None) -> str:
@@ -271,7 +280,7 @@ def accounts_list(level: str | None, as_json: bool) -> None:
     table = Table(title=f"{len(lines)} account(s)")
     for column, justify in (("email", "left"), ("status", "left"), ("level", "left"), ("used", "right"),
                             ("limit", "right"), ("used %", "right"), ("collected", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=column == "email")  # type: ignore[arg-type]
     for line in lines:
         table.add_row(
             line.email,
@@ -280,7 +289,7 @@ def accounts_list(level: str | None, as_json: bool) -> None:
             _size(line.usage_bytes),
             "unlimited" if line.usage_bytes is not None and line.limit_bytes is None else _size(line.limit_bytes),
             _percent(line.usage_percent),
-            line.collected_at.strftime("%Y-%m-%d %H:%M") if line.collected_at else "-",
+            _when(line.collected_at),
         )
     _stdout_console().print(table)
 
@@ -367,10 +376,12 @@ def alerts_list(account: str | None, kind: str | None, limit: int, as_json: bool
         return
     table = Table(title=f"{len(lines)} alert(s)")
     for column in ("interval", "email", "kind", "used %", "used", "sent", "pending", "failed"):
-        table.add_column(column, justify="left" if column in ("interval", "email", "kind") else "right")
+        table.add_column(
+            column, justify="left" if column in ("interval", "email", "kind") else "right", no_wrap=column == "email"
+        )
     for a in lines:
         table.add_row(
-            a.interval_start.strftime("%Y-%m-%d %H:%M"), a.email, a.kind, _percent(a.usage_percent),
+            _when(a.interval_start), a.email, a.kind, _percent(a.usage_percent),
             _size(a.usage_bytes), str(a.sent), str(a.pending), str(a.failed),
         )  # fmt: skip
     _stdout_console().print(table)

@@ -5,4 +5,4 @@ SELECT a.id AS account_id, a.email, a.status::text AS status,
 FROM google_account a
 LEFT JOIN storage_latest l ON l.account_id = a.id
 WHERE (CAST(:level AS text) IS NULL OR l.level = CAST(:level AS warning_level))
-ORDER BY l.usage_percent DESC NULLS LAST, a.email, a.id
+ORDER BY l.account_id IS NULL, l.usage_percent DESC NULLS LAST, l.usage_bytes DESC NULLS LAST, a.email, a.id

@@ -4,7 +4,6 @@ a second run adds nothing, and anything but the local demo is refused before a r
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import statistics
 from collections.abc import Iterator
