@@ -5,9 +5,13 @@ a second run adds nothing, and anything but the local demo is refused before a r
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from support.servers import free_port, serve_asgi
 
 from api.app import create_app
 from driveguard.cli import cli
-from driveguard.config import get_settings, load_settings
+from driveguard.config import PROJECT_ROOT, get_settings, load_settings
 from driveguard.db.engine import get_engine
 from driveguard.db.models import (
     Alert,
@@ -71,6 +75,19 @@ def seed(env: dict[str, Any]) -> Any:
     result = CliRunner(env=env).invoke(cli, ["demo", "seed", "--json"])
     get_settings.cache_clear()
     return result
+
+
+def console_script(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "DRIVEGUARD_", "DATABASE_"))}
+    inherited = {k: v for k, v in inherited.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR")}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("driveguard")), *args],
+        env={**inherited, **env},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -165,6 +182,15 @@ def test_demo_seed_signs_in_backfills_weeks_collects_and_adds_nothing_twice(demo
     assert repeat["reports_granted"] is False
     assert repeat["backfill"]["inserted"] == 0 and repeat["backfill"]["updated"] == 0
     assert repeat["collection"]["collected"] == 0
+    assert counts(clean_db) == before
+
+    # A person at a terminal (the installed console script) watches a progress bar per phase.
+    shown = console_script(["demo", "seed"], {**demo_env, "TTY_COMPATIBLE": "1"})
+    assert shown.returncode == 0, shown.stderr
+    days = repeat["backfill"]["days"] + len(repeat["backfill"]["days_not_ready"])
+    assert "signing in" in shown.stderr and "7/7" in shown.stderr
+    assert "backfilling" in shown.stderr and f"{days}/{days}" in shown.stderr
+    assert shown.stdout.startswith("demo: 7 accounts (0 signed in now, 7 already)")
     assert counts(clean_db) == before
 
 
