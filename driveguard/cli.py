@@ -492,12 +492,18 @@ def demo_seed(weeks: int, api_url: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(report.as_dict())
         return
+    from collections import Counter
+
+    from driveguard.storage import operator
+
+    now = Counter(line.level for line in operator.accounts(get_engine(settings)))
+    levels = ", ".join(f"{now[level]} {level}" for level in ("critical", "warning", "normal"))
     click.echo(
         f"demo: {len(report.accounts)} accounts ({len(report.signed_in)} signed in now, "
         f"{len(report.already_signed_in)} already); history {report.backfill_from}..{report.backfill_to}: "
         f"{report.backfilled_days} days stored ({report.snapshots_inserted} new rows), "
         f"{len(report.days_not_ready)} not published yet; collected {report.collected} accounts "
-        f"for {report.collected_interval}; alerts {report.alerts or {}}"
+        f"for {report.collected_interval}; levels: {levels}"
     )
 
 

@@ -48,22 +48,19 @@ def wait_for_overview(api: str, headers: dict[str, str], email: str, within: flo
     pytest.fail(f"no collected storage for {email} within {within}s")
 
 
-def wait_for_dag_run(airflow: str, token: str, run_id: str, within: float) -> None:
-    """Wait until Airflow's own scheduler has run the triggered storage_collect run to success."""
+def wait_for_scheduled_collection(env: dict[str, str], within: float) -> None:
+    """Until Airflow's own scheduler has run storage_collect (its tasks record `pipeline_run` rows; the
+    demo seed, which calls the same task bodies directly, records none)."""
     deadline = time.monotonic() + within
-    state = None
     while time.monotonic() < deadline:
-        answer = httpx.get(
-            f"{airflow}/api/v2/dags/storage_collect/dagRuns/{run_id}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=15,
-        )
-        state = answer.json().get("state")
-        if state == "success":
+        with psycopg.connect(database_url(env)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pipeline_run WHERE dag_id = 'storage_collect' AND task_id = 'summarize'"
+            ).fetchone()
+        if row and row[0] > 0:
             return
-        assert state != "failed", f"the triggered run {run_id} failed"
         time.sleep(2)
-    pytest.fail(f"the triggered run {run_id} did not end within {within}s (state {state})")
+    pytest.fail(f"Airflow's scheduler recorded no storage_collect run within {within}s")
 
 
 def database_url(env: dict[str, str]) -> str:
@@ -330,7 +327,7 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
             timeout=30,
         )
         assert trigger.status_code == 202, trigger.text
-        wait_for_dag_run(airflow, token.json()["access_token"], trigger.json()["dag_run_id"], within=150)
+        wait_for_scheduled_collection(stack_env, within=150)
         bob = wait_for_overview(api, admin, "bob@gmail.com", within=30)
         assert bob["level"] == "warning" and bob["usage_bytes"] > 0
         assert ready_after < 180  # the issue: health and the Airflow UI within 3 minutes

@@ -191,6 +191,7 @@ def test_demo_seed_signs_in_backfills_weeks_collects_and_adds_nothing_twice(demo
     assert "signing in" in shown.stderr and "7/7" in shown.stderr
     assert "backfilling" in shown.stderr and f"{days}/{days}" in shown.stderr
     assert shown.stdout.startswith("demo: 7 accounts (0 signed in now, 7 already)")
+    assert shown.stdout.rstrip().endswith("levels: 2 critical, 2 warning, 3 normal")
     assert counts(clean_db) == before
 
 
