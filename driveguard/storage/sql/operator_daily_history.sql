@@ -4,4 +4,4 @@ SELECT DISTINCT ON (day) CAST(s.interval_start AT TIME ZONE 'UTC' AS date) AS da
        s.usage_bytes, s.limit_bytes, s.source
 FROM storage_snapshot s
 WHERE s.account_id = :account_id AND s.interval_start >= :since
-ORDER BY day, s.interval_start DESC
+ORDER BY day, s.interval_start DESC, s.granularity = 'daily'
