@@ -20,6 +20,7 @@ from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 from driveguard.storage.monitoring_service import MonitoringService
+from driveguard.storage.reads import StorageReads
 
 
 def request_context(request: Request[Any, Any, Any]) -> RequestContext:
@@ -49,6 +50,7 @@ class Services:
     engine: Engine
     identity: IdentityService
     monitoring: MonitoringService
+    reads: StorageReads
     cookies: CookiePolicy
 
     @classmethod
@@ -58,6 +60,7 @@ class Services:
             engine=engine,
             identity=IdentityService(settings, engine, clock=clock),
             monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
+            reads=StorageReads(settings, engine, clock=clock),
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
         )
 
@@ -79,6 +82,7 @@ class Services:
             "engine": constant(self.engine),
             "identity": constant(self.identity),
             "monitoring": constant(self.monitoring),
+            "reads": constant(self.reads),
             "cookie_policy": constant(self.cookies),
             **{name: Provide(provider, sync_to_thread=False) for name, provider in per_request.items()},
         }

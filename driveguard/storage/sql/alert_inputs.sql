@@ -1,6 +1,7 @@
 -- One chunk (keyset on account_id) of the interval's snapshots with everything the alert state
 -- machine needs: per-account settings, the current state and the account's email. Quarantined rows
--- (quarantined_snapshots.sql, passed in as :quarantined) are left out.
+-- (quarantined_snapshots.sql, passed in as :quarantined) are left out. Alerts follow the hourly series:
+-- a backfilled daily row at the same midnight is history, not this interval's reading.
 SELECT s.account_id,
        a.email,
        s.interval_start,
@@ -20,6 +21,7 @@ JOIN google_account a ON a.id = s.account_id
 LEFT JOIN monitoring_setting ms ON ms.account_id = s.account_id
 LEFT JOIN alert_state st ON st.account_id = s.account_id
 WHERE s.interval_start = :interval_start
+  AND s.granularity = 'raw'
   AND s.account_id > :after
   AND NOT (s.account_id = ANY(CAST(:quarantined AS uuid[])))
 ORDER BY s.account_id
