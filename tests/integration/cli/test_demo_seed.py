@@ -4,13 +4,12 @@ a second run adds nothing, and anything but the local demo is refused before a r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from driveguard.db.models import (
     StorageSnapshot,
     UserSession,
 )
+from driveguard.storage.trends import UsagePoint, forecast
 
 ADMIN = "erin@northwind.example"
 DEMO_ACCOUNTS = [
@@ -44,6 +44,7 @@ DEMO_ACCOUNTS = [
     "frank@northwind.example",
     "grace@northwind.example",
 ]
+WORKSPACE_LIMIT = 2048 * 1024**3
 WORKSPACE = [email for email in DEMO_ACCOUNTS if email.endswith("@northwind.example")]
 
 
@@ -106,14 +107,6 @@ def counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def theil_sen_days_to_full(points: list[tuple[int, int]], limit: int) -> float:
-    """Days from the last point until `limit` on the median pairwise slope (what a robust forecast needs)."""
-    slopes = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in combinations(points, 2)]
-    slope = statistics.median(slopes)
-    assert slope > 0, "no growth: no forecast"
-    return (limit - points[-1][1]) / slope
-
-
 def test_demo_seed_signs_in_backfills_weeks_collects_and_adds_nothing_twice(demo_env: dict[str, str], clean_db: Engine):
     first = seed(demo_env)
     assert first.exit_code == 0, first.output
@@ -149,13 +142,19 @@ def test_demo_seed_signs_in_backfills_weeks_collects_and_adds_nothing_twice(demo
                 select(GoogleAccount.email, Alert.kind).join(GoogleAccount, GoogleAccount.id == Alert.account_id)
             ).all()
         )
-        grace = conn.execute(
-            text(
-                "SELECT s.interval_start, s.usage_bytes, s.limit_bytes FROM storage_snapshot s "
-                "JOIN google_account a ON a.id = s.account_id "
-                "WHERE a.email = 'grace@northwind.example' AND s.granularity = 'daily' ORDER BY 1"
-            )
-        ).all()
+        history = {
+            email: [
+                UsagePoint(row.interval_start, row.usage_bytes)
+                for row in conn.execute(
+                    text(
+                        "SELECT s.interval_start, s.usage_bytes FROM storage_snapshot s "
+                        "JOIN google_account a ON a.id = s.account_id WHERE a.email = :email ORDER BY 1"
+                    ),
+                    {"email": email},
+                )
+            ]
+            for email in ("frank@northwind.example", "grace@northwind.example")
+        }
     # Reports covers the Workspace domain only (as at Google): six weeks of days for each of its people.
     assert set(daily) == set(WORKSPACE) and min(daily.values()) >= 42
     assert sorted(email for email, level in levels.items() if level == "warning") == [
@@ -167,12 +166,15 @@ def test_demo_seed_signs_in_backfills_weeks_collects_and_adds_nothing_twice(demo
         "grace@northwind.example",
     ]
     assert {("frank@northwind.example", "warning"), ("grace@northwind.example", "critical")} <= alerted
-    span = (grace[-1].interval_start - grace[0].interval_start).days
-    assert span >= 41
-    start = grace[0].interval_start
-    points = [((row.interval_start - start).days, row.usage_bytes) for row in grace]
-    days_to_full = theil_sen_days_to_full(points, grace[-1].limit_bytes)
-    assert 0 < days_to_full < 365, "grace grows towards her quota: a forecast with a date"
+    # The product's forecast (driveguard.storage.trends) has a date for each Workspace account near full.
+    frank = forecast(history["frank@northwind.example"], limit_bytes=WORKSPACE_LIMIT, warning_percent=80,
+                     critical_percent=90, now=dt.datetime.now(dt.UTC))  # fmt: skip
+    assert frank.trend.status == "ok" and frank.trend.points >= 20 and frank.trend.bytes_per_day > 0
+    assert (frank.warning.status, frank.critical.status) == ("reached", "forecast")
+    grace = forecast(history["grace@northwind.example"], limit_bytes=WORKSPACE_LIMIT, warning_percent=80,
+                     critical_percent=90, now=dt.datetime.now(dt.UTC))  # fmt: skip
+    assert grace.trend.status == "ok" and grace.critical.status == "reached"
+    assert grace.full.status == "forecast" and 0 < grace.full.days < 365
 
     before = counts(clean_db)
     again = seed(demo_env)
