@@ -430,7 +430,7 @@ def keys_rotate(key_id: str | None, as_json: bool) -> None:
         f"Put the new key first in DRIVEGUARD_ENCRYPTION_KEYS, keeping the current keys after it: "
         f"DRIVEGUARD_ENCRYPTION_KEYS={entry},<the current value>",
         "Restart the API and the Airflow components so every process knows the new key (it encrypts from then on).",
-        "Run `driveguard reencrypt-tokens` (exit 0 and 0 failed: every token is under the new key).",
+        "Run `driveguard reencrypt-tokens` (exit 0 and 0 failed: everything the vault sealed is under the new key).",
         f"Then remove the old key(s) ({', '.join(current)}) from DRIVEGUARD_ENCRYPTION_KEYS and restart again.",
     ]
     if as_json:
