@@ -2,7 +2,8 @@
 
 Starts, in order: PostgreSQL (embedded unless DATABASE_URL is set), migrations, the Google
 emulator (unless real Google is configured), Airflow 3 (API server, scheduler, DAG processor,
-triggerer; metadata in its own database), and the Litestar API. Each child runs in its own
+triggerer; metadata in its own database), and the Litestar API; then, with the local emulator,
+seeds the demo (`driveguard demo seed`: real sign-ins, weeks of history, one collection). Each child runs in its own
 process group; on exit every group and every leftover descendant is stopped, so nothing is
 orphaned (Airflow's task processes included).
 
@@ -682,6 +683,8 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
         _wait_all(stack, targets)
+        if emulator_url and is_local_url(emulator_url):
+            seed_demo(stack, say)
         say(banner(stack, emulator_url))
         while not signals.requested:
             dead = stack.check_children()
@@ -707,6 +710,22 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if killed:
             say(f"  stopped {len(killed)} leftover process(es)")
         say("Stopped.")
+
+
+def seed_demo(stack: Stack, say: Callable[[str], None]) -> None:
+    """`driveguard demo seed`: the emulator's people signed in through the consent page, weeks of
+    Reports history and one collection, so the first page has charts, alerts and a forecast.
+
+    Idempotent, so every start runs it; the command itself refuses anything but this local demo. A
+    failure leaves an empty-looking demo, not a broken one: it is reported and the stack keeps running.
+    """
+    say("  demo data: signing in the emulator's accounts, backfilling 6 weeks, one collection…")
+    try:
+        stack.run_once("demo-seed", [sys.executable, "-m", "driveguard.cli", "demo", "seed"], timeout=300)
+    except RuntimeError as exc:
+        say(f"  demo data could not be seeded (the stack runs on): {exc}")
+        return
+    say(f"  demo data ready: {tail(stack.log_dir / 'demo-seed.log', 1)}")
 
 
 def _wait_all(stack: Stack, targets: list[tuple[str, str, float]]) -> None:

@@ -48,6 +48,21 @@ def wait_for_overview(api: str, headers: dict[str, str], email: str, within: flo
     pytest.fail(f"no collected storage for {email} within {within}s")
 
 
+def wait_for_scheduled_collection(env: dict[str, str], within: float) -> None:
+    """Until Airflow's own scheduler has run storage_collect (its tasks record `pipeline_run` rows; the
+    demo seed, which calls the same task bodies directly, records none)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url(env)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pipeline_run WHERE dag_id = 'storage_collect' AND task_id = 'summarize'"
+            ).fetchone()
+        if row and row[0] > 0:
+            return
+        time.sleep(2)
+    pytest.fail(f"Airflow's scheduler recorded no storage_collect run within {within}s")
+
+
 def database_url(env: dict[str, str]) -> str:
     return f"postgresql://postgres@/driveguard?host={Path(env['DRIVEGUARD_VAR_DIR']) / 'postgres'}"
 
@@ -288,10 +303,23 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
         )
         assert detailed.status_code == 200, detailed.text
 
+        # The demo is not empty: the launcher seeded it (sign-ins, Reports history, one collection)
+        # before it said it was running.
+        admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        assert "demo data ready" in banner, banner
+        overview = httpx.get(f"{api}/api/storage/overview", headers=admin, timeout=15).json()
+        assert overview["totals"]["accounts"] == 7, overview["totals"]
+        assert overview["totals"]["warning"] >= 1 and overview["totals"]["critical"] >= 1, overview["totals"]
+        with psycopg.connect(database_url(stack_env)) as conn:
+            days = conn.execute(
+                "SELECT min(n) FROM (SELECT count(*) AS n FROM storage_snapshot WHERE granularity = 'daily' "
+                "GROUP BY account_id) AS per_account"
+            ).fetchone()
+        assert days is not None and days[0] >= 42, days
+
         # A person signs in through the emulator's consent page; an admin triggers a collection;
         # Airflow's own scheduler runs the DAG and the account's storage shows in the overview.
         assert sign_in(httpx.Client(timeout=30), api, "bob@gmail.com").status_code in (302, 303)
-        admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
         trigger = httpx.post(
             f"{api}/api/storage/monitoring/control",
             headers=admin,
@@ -299,7 +327,8 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
             timeout=30,
         )
         assert trigger.status_code == 202, trigger.text
-        bob = wait_for_overview(api, admin, "bob@gmail.com", within=150)
+        wait_for_scheduled_collection(stack_env, within=150)
+        bob = wait_for_overview(api, admin, "bob@gmail.com", within=30)
         assert bob["level"] == "warning" and bob["usage_bytes"] > 0
         assert ready_after < 180  # the issue: health and the Airflow UI within 3 minutes
         with psycopg.connect(database_url(stack_env), autocommit=True) as conn:
