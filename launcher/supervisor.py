@@ -593,9 +593,10 @@ def banner(stack: Stack, emulator_url: str | None) -> str:
         "",
         "Driveguard is running. Ctrl-C stops everything.",
         "",
-        f"  API              {s.server.public_url}   (docs {s.server.public_url}/api/docs)",
+        f"  Open this        {s.server.public_url}/   (sign in with Google; your storage at /me)",
+        f"  Admin pages      {s.server.public_url}/admin   (password sign-in at /admin/login)",
+        f"  API              {s.server.public_url}/api/docs   (OpenAPI, renders offline)",
         f"  Health           {s.server.public_url}/api/health",
-        f"  Sign in          {s.server.public_url}/auth/login",
         f"  Airflow UI       {s.airflow.api_url}   user {s.airflow.username} / password {s.airflow.password}",
     ]
     local_admin = stack.env.get("DRIVEGUARD_LOCAL_ADMIN_PASSWORD")

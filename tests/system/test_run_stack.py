@@ -303,6 +303,12 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
         )
         assert detailed.status_code == 200, detailed.text
 
+        # The banner's first line is the front page a newcomer opens: a page, not a 404.
+        front = next(line for line in banner.splitlines() if "Open this" in line).split()[2]
+        page = httpx.get(front, timeout=10)
+        assert page.status_code == 200 and "Sign in with Google" in page.text, page.text[:300]
+        assert httpx.get(f"{api}/admin/login", timeout=10).status_code == 200
+
         # The demo is not empty: the launcher seeded it (sign-ins, Reports history, one collection)
         # before it said it was running.
         admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from driveguard.cli import cli, next_key_id
-from driveguard.config import get_settings, load_settings
+from driveguard.config import Settings, get_settings, load_settings
 from driveguard.db.engine import get_engine, transaction
 from driveguard.db.models import (
     AccountStatus,
@@ -27,6 +27,8 @@ from driveguard.db.models import (
     StorageSnapshot,
     WarningLevel,
 )
+from driveguard.identity.vault import Vault
+from driveguard.storage.targets import mask_target, seal_outbox_target
 
 GIB = 1024**3
 FULL = uuid.UUID("0192f000-0000-7000-8000-000000000001")
@@ -41,7 +43,7 @@ def at(days: int, hours: int = 0) -> dt.datetime:
 
 
 @pytest.fixture
-def seeded(clean_db: Engine) -> Engine:
+def seeded(clean_db: Engine, settings: Settings) -> Engine:
     """Three accounts: one critical with three days of history and an alert, one normal, one never collected."""
     with transaction(clean_db) as db:
         db.add_all(
@@ -84,10 +86,13 @@ def seeded(clean_db: Engine) -> Engine:
             ]
         )  # fmt: skip
         db.flush()
+        vault = Vault(settings.security.encryption_keys)
         for index, status in enumerate((OutboxStatus.SENT, OutboxStatus.PENDING)):
+            row_id, target = uuid.uuid4(), f"json://receiver/{index}"
             db.add(
                 NotificationOutbox(
-                    alert_id=ALERT, idempotency_key=f"alert-{index}", target=f"json://receiver/{index}",
+                    id=row_id, alert_id=ALERT, idempotency_key=f"alert-{index}", target=mask_target(target),
+                    target_ciphertext=seal_outbox_target(vault, target, row_id),
                     title="critical", body="95 %", status=status,
                 )
             )  # fmt: skip
