@@ -3,6 +3,7 @@ fixture of tests/conftest.py, shared with the browser tests; how it works: `supp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
