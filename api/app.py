@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from sqlalchemy import Engine
 
@@ -15,7 +16,7 @@ from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
 from api.pages import pages_routers, template_config
-from api.problems import domain_error, problem_details_plugin, unexpected_error
+from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
@@ -46,7 +47,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         state=State({"cookies": services.cookies}),
         on_shutdown=[services.close],
         plugins=[problem_details_plugin()],
-        exception_handlers={DriveguardError: domain_error, Exception: unexpected_error},
+        exception_handlers={
+            DriveguardError: domain_error,
+            NotFoundException: not_found,
+            MethodNotAllowedException: not_found,
+            Exception: unexpected_error,
+        },
         openapi_config=openapi_config(services.cookies.session_cookie),
         debug=False,
     )

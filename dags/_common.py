@@ -20,16 +20,21 @@ GOOGLE_POOL = GOOGLE_API_POOL
 OPS_CONN_ID = "apprise_default"
 """Built by the launcher from OPS_APPRISE_URLS (AIRFLOW_CONN_APPRISE_DEFAULT)."""
 
-ops_notifier = AppriseNotifier(
-    apprise_conn_id=OPS_CONN_ID,
-    title="Driveguard pipeline failed: {{ dag.dag_id }}.{{ ti.task_id }}",
-    body=(
-        "Task {{ ti.task_id }} (map index {{ ti.map_index }}, try {{ ti.try_number }}) of DAG {{ dag.dag_id }} "
-        "failed in run {{ run_id }}.\nData interval: {{ data_interval_start }} - {{ data_interval_end }}\n"
-        "Exception: {{ exception }}"
-    ),
-    notify_type="failure",
+OPS_TITLE = "Driveguard pipeline failed: {{ dag.dag_id }}.{{ ti.task_id }}"
+OPS_BODY = (
+    "Task {{ ti.task_id }} (map index {{ ti.map_index }}, try {{ ti.try_number }}) of DAG {{ dag.dag_id }} "
+    "failed in run {{ run_id }}.\nData interval: {{ data_interval_start }} - {{ data_interval_end }}\n"
+    "Exception: {{ exception }}"
 )
+
+
+def ops_notifier(context: Any) -> None:
+    """Tell ops about a failed task through the apprise provider's notifier (`on_failure_callback`).
+
+    A new AppriseNotifier per failure: a notifier renders its templated title and body in place, so
+    one shared instance would send its first failure's text for every later failure in the same
+    process (tests, and any worker that runs several tasks)."""
+    AppriseNotifier(apprise_conn_id=OPS_CONN_ID, title=OPS_TITLE, body=OPS_BODY, notify_type="failure")(context)
 
 
 def default_args(retries: int = 2, retry_delay: dt.timedelta = dt.timedelta(minutes=2), **extra: Any) -> dict[str, Any]:

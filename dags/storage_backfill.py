@@ -8,7 +8,8 @@ service account with domain-wide delegation from the Airflow connection BACKFILL
 Google publishes a day 2-3 days late: until then the task is RESCHEDULED
 (BACKFILL_NOT_READY_RETRY_SECONDS), never stores zero. A PARTIAL_DATA_AVAILABLE day is stored for
 the users present and RESCHEDULED (BACKFILL_PARTIAL_RETRY_SECONDS) until complete or given up
-(BACKFILL_PARTIAL_MAX_ATTEMPTS); the counts say which. Without a configured admin the task is
+(BACKFILL_PARTIAL_MAX_ATTEMPTS); the counts say which. Every run also fetches again the partial
+days whose retry time has come (a killed run's), counted as `swept_*`. Without a configured admin the task is
 skipped; a misconfigured service account fails it. History:
 
     airflow backfill create --dag-id storage_backfill --from-date 2026-10-01 --to-date 2026-11-20

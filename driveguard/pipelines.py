@@ -301,7 +301,8 @@ def dispatch_notifications(rt: Runtime) -> dict[str, int]:
 
 
 def backfill_day(rt: Runtime, interval: Interval, *, credentials: Any = None) -> dict[str, Any]:
-    """Store the interval's day of Admin Reports usage (see `driveguard.storage.backfill`);
+    """Store the interval's day of Admin Reports usage (see `driveguard.storage.backfill`), then
+    fetch again the partial days whose retry time has come (counted as `swept_*`);
     `credentials`: the service account's, when BACKFILL_AUTH=service_account."""
     with contextlib.closing(rt.token_service()) as service:
         job = ReportsBackfill(
@@ -313,7 +314,8 @@ def backfill_day(rt: Runtime, interval: Interval, *, credentials: Any = None) ->
             monotonic=rt.monotonic,
             credentials=credentials,
         )
-        return job.day(interval)
+        counts = job.day(interval)
+        return counts | job.sweep_partial_days(exclude=interval.start.date())
 
 
 def partial_reschedule_at(rt: Runtime) -> dt.datetime:

@@ -3,7 +3,8 @@ cookie and the HTML error page.
 
 Pages authenticate by cookie, so every form posting to a page route carries Litestar's double-submit
 CSRF token (on top of SameSite cookies and the caller middleware's Fetch-Metadata check). The
-Content-Security-Policy allows this origin only: no CDN, no inline script, no inline style.
+security headers (CSP: this origin only) are in `api/page_headers.py`; errors on pages are mapped
+by `api/problems.py` like every other error.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import Cookie
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from api.auth.cookies import CookiePolicy
-from api.problems import status_for
+from api.page_headers import PAGE_HEADERS
+from api.problems import page_domain_error, page_http_error
 from driveguard.config import Settings
 from driveguard.errors import DriveguardError
 
@@ -33,23 +35,6 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 STATIC_PATH = "/static"
-
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "base-uri 'none'",
-        "object-src 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -124,26 +109,8 @@ def sign_in_redirect(_: Request[Any, Any, Any], exc: SignInRequired) -> Response
     return see_other(exc.location)  # type: ignore[return-value]
 
 
-def domain_error_page(_: Request[Any, Any, Any], exc: DriveguardError) -> Template:
-    """A domain failure on a page: the status `api.problems` decides, shown as a page."""
-    return render("error.html", status_code=status_for(exc), title=exc.title, detail=exc.detail)
-
-
-def http_error_page(_: Request[Any, Any, Any], exc: HTTPException) -> Template:
-    """Litestar's own errors on a page (a bad query parameter, a failed CSRF check) as a page."""
-    if isinstance(exc, ValidationException):
-        return render("error.html", status_code=400, title="Invalid request", detail=str(exc.detail))
-    title = "Form expired" if exc.status_code == 403 else "Error"
-    detail = (
-        "The form's security token did not match. Reload the page and try again."
-        if exc.status_code == 403
-        else str(exc.detail)
-    )
-    return render("error.html", status_code=exc.status_code, title=title, detail=detail)
-
-
 PAGE_EXCEPTION_HANDLERS: dict[Any, Any] = {
     SignInRequired: sign_in_redirect,
-    DriveguardError: domain_error_page,
-    HTTPException: http_error_page,
+    DriveguardError: page_domain_error,
+    HTTPException: page_http_error,
 }

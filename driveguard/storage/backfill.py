@@ -11,6 +11,9 @@ A day Google answers with PARTIAL_DATA_AVAILABLE is stored for the users present
 `partial` in `backfill_day`; the task looks again later (BACKFILL_PARTIAL_RETRY_SECONDS) and a
 complete answer upserts over the same rows. After BACKFILL_PARTIAL_MAX_ATTEMPTS fetches (or once
 the day is older than BACKFILL_MAX_WAIT_DAYS) the day is `gave_up`: kept as it is, and said so.
+Because a run that is killed (or a day whose own run ended) must not leave a day `partial` for
+ever, every backfill run also sweeps the partial days whose retry time has come
+(`sweep_partial_days`), whatever day it is for, and counts them (`swept_*`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from driveguard.config import SCOPE_REPORTS_USAGE, Settings
 from driveguard.google.delegation import DelegatedCredentials, delegated_access_token
 from driveguard.google.drive import StorageQuota
 from driveguard.google.ratelimit import TokenBucket
-from driveguard.google.reports import ReportsClient, UserUsage
+from driveguard.google.reports import DataNotYetAvailable, ReportsClient, UserUsage
 from driveguard.identity.tokens import TokenService
 from driveguard.storage.collection import SOURCE_REPORTS, SnapshotRow, ensure_partition, upsert_snapshots
 from driveguard.storage.interval import Interval
@@ -36,6 +39,8 @@ from driveguard.storage.sql import load_sql
 
 SERIES = "daily"
 DAY_PARTIAL, DAY_COMPLETE, DAY_GAVE_UP = "partial", "complete", "gave_up"
+SWEEP_MAX_DAYS = 7
+"""Partial days one run fetches again at most (oldest first); the next run takes the rest."""
 
 
 class BackfillNotConfigured(Exception):
@@ -141,6 +146,40 @@ class ReportsBackfill:
             "unchanged": written["unchanged"],
             "kept_drive": written["kept_drive"],
         }
+
+    def sweep_partial_days(self, *, exclude: dt.date) -> dict[str, int]:
+        """Fetch again the partial days (other than `exclude`, the run's own) whose retry time has come
+        (BACKFILL_PARTIAL_RETRY_SECONDS after their last fetch): the run that stored them may have been
+        killed before its reschedule. Each fetch is `day()`'s, so a day completes, stays partial or is
+        given up (attempts or age) by the same rule."""
+        now = self.clock()
+        due = now - dt.timedelta(seconds=self.settings.pipelines.backfill_partial_retry_seconds)
+        with self.engine.begin() as conn:
+            days = [
+                row.day
+                for row in conn.execute(
+                    load_sql("claim_partial_backfill_days"),
+                    {"now": now, "due": due, "exclude": exclude, "limit": SWEEP_MAX_DAYS},
+                )
+            ]
+        counts = dict.fromkeys(
+            ("swept_days", "swept_completed_days", "swept_partial_days", "swept_gave_up_days", "swept_not_ready_days",
+             "swept_inserted", "swept_updated"), 0,
+        )  # fmt: skip
+        for day in sorted(days):
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            counts["swept_days"] += 1
+            try:
+                fetched = self.day(Interval(start, start + dt.timedelta(days=1)))
+            except DataNotYetAvailable:  # Google took the day back: due again one retry period on
+                counts["swept_not_ready_days"] += 1
+                continue
+            counts["swept_completed_days"] += fetched["completed_days"]
+            counts["swept_partial_days"] += fetched["partial_days"]
+            counts["swept_gave_up_days"] += fetched["gave_up_days"]
+            counts["swept_inserted"] += fetched["inserted"]
+            counts["swept_updated"] += fetched["updated"]
+        return counts
 
     def _access_token(self) -> str:
         """The admin's Reports token: through the service account's delegation, or the admin's grant."""

@@ -7,8 +7,12 @@ import datetime as dt
 
 import pytest
 from support.airflow_harness import ADMIN_EMAIL, LOGIN_SCOPES, World, account
+from support.clock import FakeClock
 
+from driveguard import pipelines
 from driveguard.config import SCOPE_REPORTS_USAGE
+from driveguard.pipelines import Runtime, use_runtime
+from driveguard.storage.interval import Interval
 
 MIB = 1024**2
 GIB = 1024**3
@@ -47,6 +51,10 @@ def seed_domain(world: World, day: dt.date) -> dict[str, object]:
     ids = world.seed(members[1:])
     ids.update(world.seed(members[:1], scopes=[*LOGIN_SCOPES, SCOPE_REPORTS_USAGE]))
     return ids
+
+
+def whole_day(day: dt.date) -> Interval:
+    return Interval(day_start(day), day_start(day + dt.timedelta(days=1)))
 
 
 def daily_rows(world: World, day: dt.date) -> dict[str, int]:
@@ -208,3 +216,77 @@ def test_backfilled_day_and_the_hour_collected_at_its_midnight_are_two_rows(worl
     assert then.state == "success", then.tasks
     assert then.xcom("summarize")["inserted"] == 10
     assert world.scalar("SELECT count(*) FROM storage_snapshot WHERE interval_start = :s", s=day_start(next_day)) == 20
+
+
+def test_a_partial_day_left_behind_by_a_killed_run_is_swept_by_a_later_run_once_due(world: World):
+    """The run that stored a partial day died before its reschedule: a later run for any other day
+    fetches the day again once BACKFILL_PARTIAL_RETRY_SECONDS have passed, and counts it."""
+    day = emulator_today(world) - dt.timedelta(days=5)
+    seed_domain(world, day)
+    world.emu.config(reports_partial_percent=50, reports_partial_dates=day.isoformat())
+    clock = FakeClock()
+    rt = Runtime(world.settings, world.engine, clock=clock)
+    first = pipelines.backfill_day(rt, whole_day(day))  # the first try; then the worker was killed
+    assert (first["day_status"], first["attempts"], first["swept_days"]) == ("partial", 1, 0)
+    world.emu.config(reports_partial_percent=0)  # Google has the whole day now
+
+    with use_runtime(lambda: rt):
+        early = world.harness.run("storage_backfill", logical_date=day_start(day + dt.timedelta(days=2)))
+    assert early.state == "success", early.tasks
+    assert early.xcom("backfill_day")["swept_days"] == 0  # its retry time has not come yet
+    assert backfill_day_record(world, day)["status"] == "partial"
+
+    clock.advance(world.settings.pipelines.backfill_partial_retry_seconds)
+    world.emu.reset_stats()
+    with use_runtime(lambda: rt):
+        later = world.harness.run("storage_backfill", logical_date=day_start(day + dt.timedelta(days=3)))
+
+    assert later.state == "success", later.tasks
+    counts = later.xcom("backfill_day")
+    assert counts["day_status"] == "complete"  # its own day
+    assert (counts["swept_days"], counts["swept_completed_days"], counts["swept_partial_days"]) == (1, 1, 0)
+    assert (counts["swept_gave_up_days"], counts["swept_inserted"], counts["swept_updated"]) == (0, 5, 0)
+    assert world.emu.stats()["requests"]["reports"] == 2  # its own day and the swept one
+    record = backfill_day_record(world, day)
+    assert (record["status"], record["attempts"], record["reported_users"]) == ("complete", 2, 10)
+    assert daily_rows(world, day) == {e: usage_on(e, day) for e in [ADMIN_EMAIL, *USERS]}
+    [stored] = world.rows("SELECT counts FROM pipeline_run WHERE run_id = :r", r=later.run_id)
+    assert stored["counts"]["swept_completed_days"] == 1
+
+
+def test_a_partial_day_past_the_max_wait_is_given_up_by_age_by_its_own_run_and_by_the_sweep(world: World):
+    """BACKFILL_MAX_WAIT_DAYS after a day ended, a partial answer gives the day up at once (no
+    reschedule), well before BACKFILL_PARTIAL_MAX_ATTEMPTS fetches; the sweep applies the same rule."""
+    p = world.settings.pipelines
+    assert p.backfill_partial_max_attempts > 2  # so the age decides below, not the attempts
+    day = emulator_today(world) - dt.timedelta(days=4)
+    older = day - dt.timedelta(days=1)
+    seed_domain(world, day)
+    world.emu.config(reports_partial_percent=50)  # Google never gets further than half the users
+    clock = FakeClock()
+    rt = Runtime(world.settings, world.engine, clock=clock)
+    assert pipelines.backfill_day(rt, whole_day(older))["day_status"] == "partial"  # then the run was killed
+
+    clock.set(whole_day(day).end + dt.timedelta(days=p.backfill_max_wait_days, seconds=1))
+    world.emu.reset_stats()
+    with use_runtime(lambda: rt):
+        result = world.harness.run("storage_backfill", logical_date=day_start(day + dt.timedelta(days=1)))
+
+    assert result.state == "success", result.tasks
+    assert reschedules(result.run_id) == 0
+    counts = result.xcom("backfill_day")
+    assert (counts["day_status"], counts["attempts"], counts["gave_up_days"], counts["partial_days"]) == (
+        "gave_up",
+        1,
+        1,
+        0,
+    )
+    assert (counts["swept_days"], counts["swept_gave_up_days"], counts["swept_partial_days"]) == (1, 1, 0)
+    assert world.emu.stats()["requests"]["reports"] == 2
+    assert backfill_day_record(world, day)["status"] == "gave_up"
+    assert (backfill_day_record(world, older)["status"], backfill_day_record(world, older)["attempts"]) == (
+        "gave_up",
+        2,
+    )
+    # Given up means kept as it is: the users Google did report stay stored.
+    assert daily_rows(world, day) == {e: usage_on(e, day) for e in [ADMIN_EMAIL, *USERS[:4]]}

@@ -96,8 +96,8 @@ def test_without_delegation_the_task_fails_with_the_fix_and_stores_nothing(
     assert stats["requests"].get("reports", 0) == 0
     assert world.scalar("SELECT count(*) FROM storage_snapshot") == 0
     assert world.scalar("SELECT count(*) FROM backfill_day") == 0
-    # What the task failed with (the ops notifier's text is rendered once per process, so it is not
-    # read here): the same use case, called directly, names the service account and the fix.
+    # What the task failed with (ops get it too: tests/dags/test_ops_notifier.py): the same use case,
+    # called directly, names the service account and the fix.
     keyfile_credentials = service_account.Credentials.from_service_account_info(created["keyfile"])
     window = Interval.of(day_start(day), day_start(day + dt.timedelta(days=1)))
     with pytest.raises(pipelines.DelegationFailed, match="has no domain-wide delegation") as failed:

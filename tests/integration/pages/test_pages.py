@@ -150,3 +150,47 @@ def test_an_admin_email_uses_their_google_session_and_a_person_is_refused(site: 
     assert refused.status_code == 403 and 'role="alert"' in refused.text
     assert person.get(f"{site.url}/admin", headers=HTML).status_code == 303
     person.close()
+
+
+def test_unknown_paths_are_a_404_page_for_browsers_and_a_problem_for_api_clients(site: Stack):
+    browser = site.browser
+    for path in ("/nope", "/me/x", "/admin/nope", "/admin/accounts/not-an-id"):
+        answer = browser.get(f"{site.url}{path}", headers=HTML)
+        assert answer.status_code == 404, path
+        text = assert_page(answer)  # the pages' layout and CSP, not a JSON document
+        assert "Page not found" in text and 'href="/"' in text, path
+    # Reloading the address a form posted to is a page too (and still says which method it takes).
+    reloaded = browser.get(f"{site.url}/me/preferences", headers=HTML)
+    assert reloaded.status_code == 405 and "POST" in reloaded.headers["allow"]
+    assert "only takes a form" in assert_page(reloaded)
+
+    # API paths, and clients that do not ask for HTML, keep the RFC 9457 problem.
+    for path, headers in (("/api/nope", HTML), ("/nope", {"Accept": "application/json"}), ("/me/x", {})):
+        answer = httpx.get(f"{site.url}{path}", headers=headers, timeout=30)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("application/problem+json"), path
+        assert answer.json()["status"] == 404
+    assert (
+        httpx.get(f"{site.url}/me/preferences", timeout=30)
+        .headers["content-type"]
+        .startswith("application/problem+json")
+    )
+
+
+def test_signed_out_and_non_admin_browsers_are_sent_to_sign_in_never_shown_json(site: Stack):
+    person = site.browser
+    for path in ("/me", "/admin", "/admin/accounts", "/admin/pipelines"):
+        answer = person.get(f"{site.url}{path}", headers=HTML)
+        assert answer.status_code == 303, path
+    assert person.get(f"{site.url}/me", headers=HTML).headers["location"] == "/"
+    sign_in(person, site.url, EMAIL)  # a person, not an admin
+    account = person.get(f"{site.url}/admin/accounts/{'0' * 8}-0000-0000-0000-{'0' * 12}?days=7", headers=HTML)
+    assert account.status_code == 303
+    assert (
+        account.headers["location"]
+        == "/admin/login?next=%2Fadmin%2Faccounts%2F00000000-0000-0000-0000-000000000000%3Fdays%3D7"
+    )
+    login = person.get(f"{site.url}{account.headers['location']}", headers=HTML)
+    assert (
+        login.status_code == 200 and 'value="/admin/accounts/00000000-0000-0000-0000-000000000000?days=7"' in login.text
+    )

@@ -10,9 +10,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from api.page_headers import CSP
 from api.pages import formatting
 from api.pages.charts import HEIGHT, LEFT, TOP, WIDTH, gauge, usage_chart
-from api.pages.web import CSP, TEMPLATES
+from api.pages.web import TEMPLATES
 
 GIB = 1024**3
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
