@@ -403,7 +403,6 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.settings.airflow.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -416,6 +415,11 @@ class Stack:
             }
         )
         self.env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        # LocalExecutor unless the environment asks for CeleryExecutor (README "Scaling out"):
+        # then the broker defaults to this machine's Redis and the launcher starts one local worker.
+        self.env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+        if airflow_env.uses_celery(self.env):
+            self.env.setdefault("AIRFLOW__CELERY__BROKER_URL", airflow_env.DEFAULT_BROKER_URL)
         # The pipelines' ops notifier connection, built from OPS_APPRISE_URLS (docs/pipelines.md).
         for key, value in airflow_env.airflow_environment(self.settings).items():
             self.env.setdefault(key, value)
@@ -676,6 +680,9 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         # that answers fails its first try (then waits out its retry delay).
         _wait_all(stack, [("Airflow", f"{settings.airflow.api_url}/api/v2/monitor/health", 240.0)])
         stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])
+        if airflow_env.uses_celery(stack.env):
+            stack.spawn("airflow-celery-worker", airflow_env.celery_worker_command("local", (py, "-m", "airflow")))
+            say(f"  Celery worker starting (broker {redact(stack.env['AIRFLOW__CELERY__BROKER_URL'])})")
         targets = [("API", f"{settings.server.public_url}/api/health", 120.0)]
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
