@@ -2,7 +2,8 @@
 
 Starts, in order: PostgreSQL (embedded unless DATABASE_URL is set), migrations, the Google
 emulator (unless real Google is configured), Airflow 3 (API server, scheduler, DAG processor,
-triggerer; metadata in its own database), and the Litestar API. Each child runs in its own
+triggerer; metadata in its own database; LocalExecutor, or with AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+one local Celery worker besides), and the Litestar API. Each child runs in its own
 process group; on exit every group and every leftover descendant is stopped, so nothing is
 orphaned (Airflow's task processes included).
 
@@ -675,14 +676,14 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         stack.spawn("airflow-dag-processor", [py, "-m", "airflow", "dag-processor"])
         stack.spawn("airflow-triggerer", [py, "-m", "airflow", "triggerer"])
         stack.spawn("api", [py, "-m", "api"])
+        if airflow_env.uses_celery(stack.env):  # it only takes tasks the scheduler (started below) queues
+            stack.spawn("airflow-celery-worker", airflow_env.celery_worker_command("local", (py, "-m", "airflow")))
+            say(f"  Celery worker starting (broker {redact(stack.env['AIRFLOW__CELERY__BROKER_URL'])})")
         say("  Airflow and the API starting…")
         # The scheduler last: its tasks report to the Airflow API server, and a task started before
         # that answers fails its first try (then waits out its retry delay).
         _wait_all(stack, [("Airflow", f"{settings.airflow.api_url}/api/v2/monitor/health", 240.0)])
         stack.spawn("airflow-scheduler", [py, "-m", "airflow", "scheduler"])
-        if airflow_env.uses_celery(stack.env):
-            stack.spawn("airflow-celery-worker", airflow_env.celery_worker_command("local", (py, "-m", "airflow")))
-            say(f"  Celery worker starting (broker {redact(stack.env['AIRFLOW__CELERY__BROKER_URL'])})")
         targets = [("API", f"{settings.server.public_url}/api/health", 120.0)]
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
