@@ -114,9 +114,9 @@ def other_machine_env(env: dict[str, str], home: Path) -> dict[str, str]:
 def emulator_first(launcher: subprocess.Popen[bytes]) -> None:
     """Give the emulator's process the CPU before the stack's others. It stands in for Google, which
     notes when a batch arrives whatever this machine is doing; starved on a loaded 2-core machine, it
-    would note two batches sent 1.1 s apart as one burst when it got round to both. Only the product's
-    own pacing is measured then. (Raising a priority needs root, which CI and these machines have;
-    elsewhere the emulator keeps its priority.)"""
+    would note two batches the budget paced a second apart as one burst when it got round to both.
+    Given the CPU first, it measures the product's own pacing. (Raising a priority needs root, which
+    CI and these machines have; elsewhere the emulator keeps its priority.)"""
     for proc in psutil.Process(launcher.pid).children(recursive=True):
         with contextlib.suppress(psutil.Error):
             if proc.cmdline()[1:3] == ["-m", "emulator"]:
@@ -169,7 +169,7 @@ class AirflowApi:
         assert response.status_code == 200, response.text
 
     def finished_run(self, dag_id: str, within: float) -> dict[str, Any]:
-        deadline = time.monotonic() + within
+        deadline, runs = time.monotonic() + within, []
         while time.monotonic() < deadline:
             runs = self.http.get(f"/dags/{dag_id}/dagRuns").json()["dag_runs"]
             if runs and runs[0]["state"] in ("success", "failed"):
@@ -314,6 +314,7 @@ def test_two_celery_workers_share_one_interval_under_one_budget(
         emu.close()
 
         tis = airflow.task_instances("storage_collect", run["dag_run_id"])
+        airflow.http.close()
         with psycopg.connect(database_url(env, "airflow")) as conn:
             ran_on = dict(
                 conn.execute(
