@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test lint format clean-var
+.PHONY: install chromium run test lint format clean-var
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,18 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright's own
+# browser download is never used. Installed once, when missing (as root, or through sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 run: install
 	$(VENV)/bin/python -m launcher
 
-test: install
+test: install chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

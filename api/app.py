@@ -14,8 +14,11 @@ from api.deps import Services
 from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
+from api.pages import pages_routers, template_config
 from api.problems import domain_error, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
+from api.storage.preferences import PreferencesController
+from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
 from driveguard.db.engine import get_engine
@@ -27,7 +30,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     engine = engine or get_engine(settings)
     services = Services.build(settings, engine, clock=clock)
     return Litestar(
-        route_handlers=[HealthController, AuthController, AdminTokenController, OAuthController, StorageController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            AdminTokenController,
+            OAuthController,
+            StorageController,
+            StorageReadsController,
+            PreferencesController,
+            *pages_routers(settings, services.cookies),
+        ],
+        template_config=template_config(),
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],
         state=State({"cookies": services.cookies}),

@@ -118,7 +118,9 @@ def domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> Respo
         headers["Retry-After"] = str(exc.retry_after)
     error_page = request.route_handler.opt.get("error_page") if "route_handler" in request.scope else None
     if not isinstance(error_page, ErrorPage):
-        return problem_response(status, exc.title, exc.detail, code=exc.code, headers=headers)
+        fields = getattr(exc, "errors", None)  # e.g. PreferencesInvalid: which field, and why
+        extra = {"errors": [{"field": k, "message": v} for k, v in fields.items()]} if isinstance(fields, dict) else {}
+        return problem_response(status, exc.title, exc.detail, code=exc.code, headers=headers, **extra)
     cookies = [CookiePolicy.of(request.app).clear_login_cookie()] if error_page.clear_login_cookie else []
     if wants_html(request):
         link = (error_page.retry, error_page.link_text)

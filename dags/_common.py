@@ -61,6 +61,25 @@ def interval(step: dt.timedelta) -> Any:
     return floor_interval(context["dag_run"].run_after, step)
 
 
+def google_connection_credentials(conn_id: str) -> Any:
+    """A service account's credentials from Airflow's Google connection (`google_cloud_platform`,
+    keyfile JSON in the extras), built by apache-airflow-providers-google's GoogleBaseHook. Fails
+    closed: a missing connection or one without a key stops the task instead of falling back to
+    application default credentials."""
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    try:
+        hook = GoogleBaseHook(gcp_conn_id=conn_id)
+    except AirflowException as exc:
+        raise AirflowFailException(f"BACKFILL_AUTH=service_account: connection {conn_id!r}: {exc}") from None
+    if not (hook._get_field("keyfile_dict") or hook._get_field("key_path")):
+        raise AirflowFailException(
+            f"BACKFILL_AUTH=service_account: connection {conn_id!r} has no service account key (keyfile_dict)"
+        )
+    return hook.get_credentials()
+
+
 def record(counts: dict[str, Any], window: Any = None) -> dict[str, Any]:
     """Store the task's counts in `pipeline_run` and hand them back (the XCom shown in the UI)."""
     from driveguard import pipelines

@@ -108,9 +108,10 @@ def db_downgrade(revision: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object (for scripts).")
 def reencrypt_tokens(batch_size: int, as_json: bool) -> None:
-    """Re-encrypt every stored Google token under the newest DRIVEGUARD_ENCRYPTION_KEYS key (idempotent).
+    """Re-encrypt every stored Google token and apprise target under the newest DRIVEGUARD_ENCRYPTION_KEYS
+    key (idempotent).
 
-    Exits 1 when some accounts could not be decrypted: keep their old key configured until they can.
+    Exits 1 when something could not be decrypted: keep its old key configured until it can.
     """
     import dataclasses
     import json
@@ -119,6 +120,7 @@ def reencrypt_tokens(batch_size: int, as_json: bool) -> None:
     from driveguard.config import get_settings
     from driveguard.db.engine import get_engine, transaction
     from driveguard.identity.vault import Vault, count_pending_reencryption, reencrypt_all
+    from driveguard.storage.targets import reencrypt_targets
 
     settings = get_settings()
     engine = get_engine(settings)
@@ -135,7 +137,8 @@ def reencrypt_tokens(batch_size: int, as_json: bool) -> None:
             report = reencrypt_all(
                 engine, vault, batch_size=batch_size, on_batch=lambda done: progress.advance(task, done)
             )
-    counts = dataclasses.asdict(report)
+    targets = reencrypt_targets(engine, vault, batch_size=batch_size)
+    counts: dict[str, Any] = {**dataclasses.asdict(report), "targets": targets}
     with transaction(engine) as db:
         audit.record(db, action=audit.Action.TOKENS_REENCRYPTED, actor="cli", details=counts)
     if as_json:
@@ -145,12 +148,17 @@ def reencrypt_tokens(batch_size: int, as_json: bool) -> None:
             f"re-encrypted {report.reencrypted} of {report.examined} accounts under key {report.newest_key_id!r}"
             f"; {report.failed} could not be decrypted"
         )
-        if report.failed:
+        click.echo(
+            f"re-encrypted {targets['reencrypted']} of {targets['examined']} apprise targets"
+            f"; {targets['failed']} could not be decrypted"
+        )
+        if report.failed or targets["failed"]:
             console.print(
-                f"[yellow]{report.failed} account(s) still need an older key[/]: keep it in "
+                f"[yellow]{report.failed} account(s), {targets['failed']} target(s) still need an older key[/]: "
+                "keep it in "
                 "DRIVEGUARD_ENCRYPTION_KEYS (the warnings above name the accounts) and run this again."
             )
-    if report.failed:
+    if report.failed or targets["failed"]:
         raise click.exceptions.Exit(1)
 
 

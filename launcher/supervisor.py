@@ -42,6 +42,7 @@ from dotenv import dotenv_values
 from driveguard.config import PROJECT_ROOT, Settings, generate_encryption_key, load_settings
 from driveguard.db import migrate
 from driveguard.db.engine import make_engine
+from driveguard.identity.vault import Vault
 from launcher import airflow_env, embedded
 
 APP_DATABASE = "driveguard"
@@ -371,7 +372,8 @@ class Stack:
         self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = airflow_url
         engine = make_engine(app_url, pool_size=1)
         try:
-            migrate.upgrade(engine)
+            # Data migrations (0007) seal stored secrets with the deployment's keys.
+            migrate.upgrade(engine, vault=Vault(self.settings.security.encryption_keys))
             self.out(f"  database migrated to {migrate.current_revision(engine)}")
         finally:
             engine.dispose()
