@@ -65,7 +65,7 @@ def redis_url(run_dir: Path) -> Iterator[str]:
     if binary is None:
         pytest.fail(
             "the CeleryExecutor test needs Redis: none answers on 127.0.0.1:6379 and `redis-server` is not "
-            "installed (Debian/Ubuntu: `apt-get install redis-server`, or run Redis on 127.0.0.1:6379)"
+            "installed (`make test` installs Debian's redis-server then: `make redis`; or run Redis on 127.0.0.1:6379)"
         )
     port = free_port()
     server = subprocess.Popen(
