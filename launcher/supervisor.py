@@ -2,8 +2,9 @@
 
 Starts, in order: PostgreSQL (embedded unless DATABASE_URL is set), migrations, the Google
 emulator (unless real Google is configured), Airflow 3 (API server, scheduler, DAG processor,
-triggerer; metadata in its own database), and the Litestar API; then, with the local emulator,
-seeds the demo (`driveguard demo seed`: real sign-ins, weeks of history, one collection). Each child runs in its own
+triggerer; metadata in its own database; LocalExecutor, or with AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+one local Celery worker besides), and the Litestar API; then, with the local emulator, seeds the demo
+(`driveguard demo seed`: real sign-ins, weeks of history, one collection). Each child runs in its own
 process group; on exit every group and every leftover descendant is stopped, so nothing is
 orphaned (Airflow's task processes included).
 
@@ -406,7 +407,6 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.settings.airflow.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -419,6 +419,11 @@ class Stack:
             }
         )
         self.env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        # LocalExecutor unless the environment asks for CeleryExecutor (README "Scaling out"):
+        # then the broker defaults to this machine's Redis and the launcher starts one local worker.
+        self.env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+        if airflow_env.uses_celery(self.env):
+            self.env.setdefault("AIRFLOW__CELERY__BROKER_URL", airflow_env.DEFAULT_BROKER_URL)
         # The pipelines' ops notifier connection, built from OPS_APPRISE_URLS (docs/pipelines.md).
         for key, value in airflow_env.airflow_environment(self.settings).items():
             self.env.setdefault(key, value)
@@ -675,6 +680,9 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         stack.spawn("airflow-dag-processor", [py, "-m", "airflow", "dag-processor"])
         stack.spawn("airflow-triggerer", [py, "-m", "airflow", "triggerer"])
         stack.spawn("api", [py, "-m", "api"])
+        if airflow_env.uses_celery(stack.env):  # it only takes tasks the scheduler (started below) queues
+            stack.spawn("airflow-celery-worker", airflow_env.celery_worker_command("local", (py, "-m", "airflow")))
+            say(f"  Celery worker starting (broker {redact(stack.env['AIRFLOW__CELERY__BROKER_URL'])})")
         say("  Airflow and the API starting…")
         # The scheduler last: its tasks report to the Airflow API server, and a task started before
         # that answers fails its first try (then waits out its retry delay).
