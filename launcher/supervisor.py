@@ -692,7 +692,7 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
         _wait_all(stack, targets)
-        if emulator_url and is_local_url(emulator_url):
+        if emulator_url and is_local_url(emulator_url) and stack.env.get("DRIVEGUARD_DEMO_SEED", "1") != "0":
             seed_demo(stack, say)
         say(banner(stack, emulator_url))
         while not signals.requested:
