@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test lint format clean-var bench
+.PHONY: install chromium redis run test lint format clean-var bench
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,28 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright's own
+# browser download is never used. Installed once, when missing (as root, or through sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# The Celery scale-out test (tests/system/test_celery_scale_out.py) needs Redis: the machine's own on
+# 127.0.0.1:6379, or Debian's redis-server, which the test then starts itself. Installed once, when
+# neither is there (as root, or through sudo).
+redis: install
+	@$(VENV)/bin/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1).close()" 2>/dev/null \
+		|| command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server for the Celery scale-out test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
+
 run: install
 	$(VENV)/bin/python -m launcher
 
-test: install
+test: install chromium redis
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

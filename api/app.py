@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from sqlalchemy import Engine
 
@@ -14,8 +15,11 @@ from api.deps import Services
 from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
-from api.problems import domain_error, problem_details_plugin, unexpected_error
+from api.pages import pages_routers, template_config
+from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
 from api.storage.controller import StorageController
+from api.storage.preferences import PreferencesController
+from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
 from driveguard.db.engine import get_engine
@@ -27,13 +31,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     engine = engine or get_engine(settings)
     services = Services.build(settings, engine, clock=clock)
     return Litestar(
-        route_handlers=[HealthController, AuthController, AdminTokenController, OAuthController, StorageController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            AdminTokenController,
+            OAuthController,
+            StorageController,
+            StorageReadsController,
+            PreferencesController,
+            *pages_routers(settings, services.cookies),
+        ],
+        template_config=template_config(),
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],
         state=State({"cookies": services.cookies}),
         on_shutdown=[services.close],
         plugins=[problem_details_plugin()],
-        exception_handlers={DriveguardError: domain_error, Exception: unexpected_error},
+        exception_handlers={
+            DriveguardError: domain_error,
+            NotFoundException: not_found,
+            MethodNotAllowedException: not_found,
+            Exception: unexpected_error,
+        },
         openapi_config=openapi_config(services.cookies.session_cookie),
         debug=False,
     )

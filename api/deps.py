@@ -19,7 +19,11 @@ from driveguard.config import Settings
 from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
+from driveguard.storage.grant_notices import GrantNoticeService
+from driveguard.storage.highlights import HighlightsService
 from driveguard.storage.monitoring_service import MonitoringService
+from driveguard.storage.preferences import PreferencesService
+from driveguard.storage.reads import StorageReads
 
 
 def request_context(request: Request[Any, Any, Any]) -> RequestContext:
@@ -49,16 +53,25 @@ class Services:
     engine: Engine
     identity: IdentityService
     monitoring: MonitoringService
+    reads: StorageReads
     cookies: CookiePolicy
+    preferences: PreferencesService
+    grant_notices: GrantNoticeService
+    highlights: HighlightsService
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, *, clock: Clock) -> Services:
+        reads = StorageReads(settings, engine, clock=clock)
         return cls(
             settings=settings,
             engine=engine,
             identity=IdentityService(settings, engine, clock=clock),
             monitoring=MonitoringService.from_settings(settings, engine, clock=clock),
+            reads=reads,
             cookies=CookiePolicy(secure=settings.security.session_cookie_secure, clock=clock),
+            preferences=PreferencesService(settings, engine, clock=clock),
+            grant_notices=GrantNoticeService(settings, engine, clock=clock),
+            highlights=HighlightsService(settings, engine, reads, clock=clock),
         )
 
     def close(self) -> None:
@@ -79,6 +92,10 @@ class Services:
             "engine": constant(self.engine),
             "identity": constant(self.identity),
             "monitoring": constant(self.monitoring),
+            "reads": constant(self.reads),
             "cookie_policy": constant(self.cookies),
+            "preferences": constant(self.preferences),
+            "grant_notices": constant(self.grant_notices),
+            "highlights": constant(self.highlights),
             **{name: Provide(provider, sync_to_thread=False) for name, provider in per_request.items()},
         }

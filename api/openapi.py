@@ -21,6 +21,7 @@ from driveguard import __version__
 SESSION_COOKIE = "sessionCookie"
 SESSION_BEARER = "sessionBearer"
 ADMIN_BEARER = "adminBearer"
+SWAGGER_ASSETS = "/static/vendor/swagger-ui"
 
 _MEANING = {
     400: "Invalid request: the body, a parameter or a combination of them is wrong",
@@ -67,7 +68,15 @@ def openapi_config(session_cookie: str) -> OpenAPIConfig:
         title="Driveguard API",
         version=__version__,
         path="/api/docs",
-        render_plugins=[SwaggerRenderPlugin()],
+        # Swagger UI's assets come from this process (api/pages/static/vendor): the docs render offline.
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>",
+            )
+        ],
         components=Components(
             security_schemes={
                 SESSION_COOKIE: SecurityScheme(

@@ -3,7 +3,10 @@
 The one place where the domain's failures (`driveguard.errors`) become HTTP: the class decides the
 status, the error's `code` the problem `type`. Routes that people open in a browser (sign-in)
 mark themselves with an `ErrorPage` in their `opt`; a browser asking for HTML there gets a small
-page instead of the problem document.
+page instead of the problem document. The page routes (`api/pages/`) show every failure as a page
+in their layout (`page_domain_error`, `page_http_error`), a page that needs a sign-in redirects to
+it, and an unknown path outside `/api/` answers a browser with a 404 page (`not_found`). API paths
+and clients that do not ask for HTML always get the problem.
 """
 
 from __future__ import annotations
@@ -11,16 +14,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.response import Redirect, Template
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
 from api.auth.cookies import CookiePolicy
 from api.auth.pages import NO_STORE, page, wants_html
+from api.page_headers import PAGE_HEADERS
 from driveguard.errors import (
     Conflict,
     DriveguardError,
@@ -35,6 +46,9 @@ from driveguard.errors import (
 )
 
 logger = logging.getLogger(__name__)
+API_PREFIX = "/api/"
+ERROR_TEMPLATE = "error.html"
+"""The pages' error page (`api/pages/templates/`), in their layout."""
 PROBLEM_TYPE_BASE = "https://driveguard.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="driveguard"'}
@@ -118,7 +132,9 @@ def domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> Respo
         headers["Retry-After"] = str(exc.retry_after)
     error_page = request.route_handler.opt.get("error_page") if "route_handler" in request.scope else None
     if not isinstance(error_page, ErrorPage):
-        return problem_response(status, exc.title, exc.detail, code=exc.code, headers=headers)
+        fields = getattr(exc, "errors", None)  # e.g. PreferencesInvalid: which field, and why
+        extra = {"errors": [{"field": k, "message": v} for k, v in fields.items()]} if isinstance(fields, dict) else {}
+        return problem_response(status, exc.title, exc.detail, code=exc.code, headers=headers, **extra)
     cookies = [CookiePolicy.of(request.app).clear_login_cookie()] if error_page.clear_login_cookie else []
     if wants_html(request):
         link = (error_page.retry, error_page.link_text)
@@ -134,6 +150,68 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
 
 
+# -- errors as pages (the page routes, and unknown paths a browser asks for) --------------------
+
+
+def error_page(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Template:
+    """The pages' error page with their security headers (CSP: this origin only)."""
+    context = {"title": title, "detail": detail}
+    return Template(
+        template_name=ERROR_TEMPLATE, context=context, status_code=status, headers={**PAGE_HEADERS, **(headers or {})}
+    )
+
+
+def sign_in_location(request: Request[Any, Any, Any]) -> str:
+    """Where a page that needs a sign-in sends the browser: the admin sign-in (back here after it)
+    for `/admin…`, the start page for a person's pages."""
+    path = request.url.path
+    if path == "/admin" or path.startswith("/admin/"):
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        return f"/admin/login?next={quote(target, safe='')}"
+    return "/"
+
+
+def page_domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> Response[Any]:
+    """A domain failure on a page route: a missing or expired sign-in goes to the sign-in page, any
+    other failure is the page of the status `status_for` decides (never a JSON document)."""
+    status = status_for(exc)
+    if status == 401:
+        return Redirect(sign_in_location(request), status_code=303, headers={"Cache-Control": "no-store"})
+    return error_page(status, exc.title, exc.detail)
+
+
+def page_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors on a page route (a bad query parameter, a failed CSRF check) as a page."""
+    if isinstance(exc, ValidationException):
+        return error_page(400, "Invalid request", str(exc.detail))
+    if exc.status_code == 401:
+        return Redirect(sign_in_location(request), status_code=303, headers={"Cache-Control": "no-store"})
+    if exc.status_code == 403:
+        detail = "The form's security token did not match. Reload the page and try again."
+        return error_page(403, "Form expired", detail)
+    if exc.status_code == HTTP_404_NOT_FOUND:
+        return error_page(404, "Page not found", "There is no page at this address.")
+    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED:  # e.g. reloading the address a form posted to
+        detail = "This address only takes a form." if request.method == "GET" else "This page takes no form."
+        return error_page(405, "Not a page", f"{detail} Go back and try again.", exc.headers)
+    return error_page(exc.status_code, "Error", str(exc.detail), exc.headers)
+
+
+def not_found(request: Request[Any, Any, Any], exc: NotFoundException | MethodNotAllowedException) -> Response[Any]:
+    """An unknown path (or a method a path does not take): a browser asking for HTML outside `/api/`
+    gets a page in the pages' layout; API paths and every other client get the problem, as for
+    any HTTP error."""
+    path = request.url.path
+    if not (path == API_PREFIX.rstrip("/") or path.startswith(API_PREFIX)) and wants_html(request):
+        return page_http_error(request, exc)
+    return _http_to_problem(exc).to_response(request)
+
+
+def _http_to_problem(exc: HTTPException) -> ProblemDetailsException:
+    """What the problem details plugin answers for any other HTTP error."""
+    return ProblemDetailsException(status_code=exc.status_code, title=exc.detail, extra=exc.extra, headers=exc.headers)
+
+
 def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
     return ProblemDetailsException(
         status_code=HTTP_400_BAD_REQUEST,
@@ -144,7 +222,8 @@ def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
 
 
 def problem_details_plugin() -> ProblemDetailsPlugin:
-    """Litestar's own HTTP errors (validation, 404, 405, ...) as problems too."""
+    """Litestar's own HTTP errors (validation, 404, 405, ...) as problems too (`not_found`, registered
+    with the app's handlers, makes the 404 a page for browsers outside `/api/`)."""
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
             enable_for_all_http_exceptions=True,

@@ -20,16 +20,21 @@ GOOGLE_POOL = GOOGLE_API_POOL
 OPS_CONN_ID = "apprise_default"
 """Built by the launcher from OPS_APPRISE_URLS (AIRFLOW_CONN_APPRISE_DEFAULT)."""
 
-ops_notifier = AppriseNotifier(
-    apprise_conn_id=OPS_CONN_ID,
-    title="Driveguard pipeline failed: {{ dag.dag_id }}.{{ ti.task_id }}",
-    body=(
-        "Task {{ ti.task_id }} (map index {{ ti.map_index }}, try {{ ti.try_number }}) of DAG {{ dag.dag_id }} "
-        "failed in run {{ run_id }}.\nData interval: {{ data_interval_start }} - {{ data_interval_end }}\n"
-        "Exception: {{ exception }}"
-    ),
-    notify_type="failure",
+OPS_TITLE = "Driveguard pipeline failed: {{ dag.dag_id }}.{{ ti.task_id }}"
+OPS_BODY = (
+    "Task {{ ti.task_id }} (map index {{ ti.map_index }}, try {{ ti.try_number }}) of DAG {{ dag.dag_id }} "
+    "failed in run {{ run_id }}.\nData interval: {{ data_interval_start }} - {{ data_interval_end }}\n"
+    "Exception: {{ exception }}"
 )
+
+
+def ops_notifier(context: Any) -> None:
+    """Tell ops about a failed task through the apprise provider's notifier (`on_failure_callback`).
+
+    A new AppriseNotifier per failure: a notifier renders its templated title and body in place, so
+    one shared instance would send its first failure's text for every later failure in the same
+    process (tests, and any worker that runs several tasks)."""
+    AppriseNotifier(apprise_conn_id=OPS_CONN_ID, title=OPS_TITLE, body=OPS_BODY, notify_type="failure")(context)
 
 
 def default_args(retries: int = 2, retry_delay: dt.timedelta = dt.timedelta(minutes=2), **extra: Any) -> dict[str, Any]:
@@ -59,6 +64,25 @@ def interval(step: dt.timedelta) -> Any:
     if start is not None and end is not None and end > start:
         return Interval.of(start, end)
     return floor_interval(context["dag_run"].run_after, step)
+
+
+def google_connection_credentials(conn_id: str) -> Any:
+    """A service account's credentials from Airflow's Google connection (`google_cloud_platform`,
+    keyfile JSON in the extras), built by apache-airflow-providers-google's GoogleBaseHook. Fails
+    closed: a missing connection or one without a key stops the task instead of falling back to
+    application default credentials."""
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    try:
+        hook = GoogleBaseHook(gcp_conn_id=conn_id)
+    except AirflowException as exc:
+        raise AirflowFailException(f"BACKFILL_AUTH=service_account: connection {conn_id!r}: {exc}") from None
+    if not (hook._get_field("keyfile_dict") or hook._get_field("key_path")):
+        raise AirflowFailException(
+            f"BACKFILL_AUTH=service_account: connection {conn_id!r} has no service account key (keyfile_dict)"
+        )
+    return hook.get_credentials()
 
 
 def record(counts: dict[str, Any], window: Any = None) -> dict[str, Any]:

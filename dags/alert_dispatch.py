@@ -1,5 +1,10 @@
 """Deliver pending alert notifications from the outbox through apprise, every 5 minutes.
 
+First `grant_notices` queues the notices of grants that died (`reauth_required`) or came back
+since the last run (one per account and episode, in the outbox); then `dispatch` delivers, also
+when `grant_notices` failed (its failure goes to ops through the failure callback): a broken
+grant sweep must not hold back storage alerts.
+
 Rows are claimed with FOR UPDATE SKIP LOCKED and marked `sending` before the send, `sent`
 after it; failures stay visible as `failed` and are retried with capped backoff. The counts
 (claimed, sent, failed, reclaimed, released, lost_claim, exhausted, gave_up) go to XCom and `pipeline_run`.
@@ -26,12 +31,18 @@ from airflow.sdk import dag, task
 )
 def alert_dispatch() -> None:
     @task
+    def grant_notices() -> dict:
+        from driveguard import pipelines
+
+        return record(pipelines.grant_notices(runtime()))
+
+    @task(trigger_rule="all_done")
     def dispatch() -> dict:
         from driveguard import pipelines
 
         return record(pipelines.dispatch_notifications(runtime()))
 
-    dispatch()
+    grant_notices() >> dispatch()
 
 
 alert_dispatch()

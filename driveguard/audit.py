@@ -34,6 +34,7 @@ class Action:
     ADMIN_ACTION = "admin_action"
     TOKENS_REENCRYPTED = "tokens_reencrypted"
     ERASURE_REQUESTED = "erasure_requested"
+    PREFERENCES_CHANGED = "preferences_changed"
 
 
 SYSTEM_ACTOR = "system"

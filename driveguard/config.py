@@ -177,6 +177,15 @@ class PipelineSettings:
     google_backoff_max_seconds: float = 60.0
     backfill_not_ready_retry_seconds: int = 6 * 3600
     backfill_max_wait_days: int = 7
+    backfill_partial_retry_seconds: int = 6 * 3600
+    """Look again this long after Reports answered PARTIAL_DATA_AVAILABLE for a day."""
+    backfill_partial_max_attempts: int = 8
+    """Fetches of a partial day before the backfill gives up on it (stated as `gave_up_days`)."""
+    backfill_auth: str = "oauth"
+    """`oauth`: the Workspace admin's own grant (signed in with the Reports scope); `service_account`:
+    a service account with domain-wide delegation acting as that admin (Airflow connection below)."""
+    backfill_gcp_conn_id: str = "google_cloud_default"
+    """The Airflow `google_cloud_platform` connection holding the service account's keyfile JSON."""
     raw_retention_days: int = 30
     outbox_retention_days: int = 30
     audit_retention_days: int = 365
@@ -268,6 +277,15 @@ class _Reader:
 
     def url(self, name: str, default: str | None, *, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
         return self.parse(name, default, lambda text: _check_url(text, schemes), "a URL")
+
+
+BACKFILL_AUTH_MODES = ("oauth", "service_account")
+
+
+def _backfill_auth(text: str) -> str:
+    if text not in BACKFILL_AUTH_MODES:
+        raise ValueError("choose oauth or service_account")
+    return text
 
 
 def _check_url(text: str, schemes: tuple[str, ...]) -> str:
@@ -467,6 +485,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         google_backoff_max_seconds=r.number("GOOGLE_BACKOFF_MAX_SECONDS", 60.0, 0.001, 3600),
         backfill_not_ready_retry_seconds=r.integer("BACKFILL_NOT_READY_RETRY_SECONDS", 6 * 3600, 1, 7 * 86400),
         backfill_max_wait_days=r.integer("BACKFILL_MAX_WAIT_DAYS", 7, 1, 400),
+        backfill_partial_retry_seconds=r.integer("BACKFILL_PARTIAL_RETRY_SECONDS", 6 * 3600, 1, 7 * 86400),
+        backfill_partial_max_attempts=r.integer("BACKFILL_PARTIAL_MAX_ATTEMPTS", 8, 1, 1000),
+        backfill_auth=r.parse("BACKFILL_AUTH", "oauth", _backfill_auth, "oauth or service_account"),
+        backfill_gcp_conn_id=r.raw("BACKFILL_GCP_CONN_ID") or "google_cloud_default",
         raw_retention_days=r.integer("SNAPSHOT_RAW_RETENTION_DAYS", 30, 1, 3650),
         outbox_retention_days=r.integer("OUTBOX_RETENTION_DAYS", 30, 1, 3650),
         audit_retention_days=r.integer("AUDIT_RETENTION_DAYS", 365, 1, 36500),
@@ -483,6 +505,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         r.problems.append("GOOGLE_BACKOFF_BASE_SECONDS must not exceed GOOGLE_BACKOFF_MAX_SECONDS")
     if pipelines.notify_backoff_base_seconds > pipelines.notify_backoff_max_seconds:
         r.problems.append("NOTIFY_BACKOFF_BASE_SECONDS must not exceed NOTIFY_BACKOFF_MAX_SECONDS")
+    if pipelines.backfill_auth == "service_account" and not google.workspace_admin_email:
+        r.problems.append(
+            "BACKFILL_AUTH=service_account needs GOOGLE_WORKSPACE_ADMIN_EMAIL (the admin the service account acts as)"
+        )
 
     if r.problems:
         raise ConfigError(r.problems)

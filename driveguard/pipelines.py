@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, load_settings
 from driveguard.google.budget import SharedBudget
+from driveguard.google.delegation import DelegationFailed
 from driveguard.google.drive import DriveQuotaClient
 from driveguard.identity import refresh
 from driveguard.identity.tokens import TokenService
@@ -49,6 +50,7 @@ __all__ = [
     "CLEANUP_STEPS",
     "BackfillNotConfigured",
     "CollectionIncomplete",
+    "DelegationFailed",
     "Interval",
     "Runtime",
     "ShardsFailed",
@@ -65,6 +67,7 @@ __all__ = [
     "finish_collect_try",
     "floor_interval",
     "not_ready_reschedule_at",
+    "partial_reschedule_at",
     "record_run",
     "refresh_plan",
     "refresh_read_model",
@@ -279,6 +282,13 @@ def refresh_read_model(rt: Runtime, interval: Interval) -> dict[str, int]:
     return refresh_latest(rt.engine, interval, now=rt.clock())
 
 
+def grant_notices(rt: Runtime) -> dict[str, int]:
+    """Open/close grant episodes from the accounts' state and queue their notices (before dispatching)."""
+    from driveguard.storage.grant_notices import GrantNoticeService
+
+    return GrantNoticeService(rt.settings, rt.engine, clock=rt.clock).sweep()
+
+
 def dispatch_notifications(rt: Runtime) -> dict[str, int]:
     """Deliver the outbox rows that are due now."""
     dispatcher = Dispatcher(
@@ -290,11 +300,28 @@ def dispatch_notifications(rt: Runtime) -> dict[str, int]:
 # -- backfill -------------------------------------------------------------------------------
 
 
-def backfill_day(rt: Runtime, interval: Interval) -> dict[str, Any]:
-    """Store the interval's day of Admin Reports usage (see `driveguard.storage.backfill`)."""
+def backfill_day(rt: Runtime, interval: Interval, *, credentials: Any = None) -> dict[str, Any]:
+    """Store the interval's day of Admin Reports usage (see `driveguard.storage.backfill`), then
+    fetch again the partial days whose retry time has come (counted as `swept_*`);
+    `credentials`: the service account's, when BACKFILL_AUTH=service_account."""
     with contextlib.closing(rt.token_service()) as service:
-        job = ReportsBackfill(rt.settings, rt.engine, service, clock=rt.clock, sleep=rt.sleep, monotonic=rt.monotonic)
-        return job.day(interval)
+        job = ReportsBackfill(
+            rt.settings,
+            rt.engine,
+            service,
+            clock=rt.clock,
+            sleep=rt.sleep,
+            monotonic=rt.monotonic,
+            credentials=credentials,
+        )
+        counts = job.day(interval)
+        return counts | job.sweep_partial_days(exclude=interval.start.date())
+
+
+def partial_reschedule_at(rt: Runtime) -> dt.datetime:
+    """When to fetch a day Google answered partially again."""
+    retry_seconds = rt.settings.pipelines.backfill_partial_retry_seconds
+    return backfill.partial_reschedule_at(rt.clock(), retry_seconds=retry_seconds)
 
 
 def not_ready_reschedule_at(rt: Runtime, interval: Interval) -> dt.datetime | None:

@@ -1,4 +1,5 @@
-"""The control surface under `/_emulator/`: accounts, grants, clock, keys, faults, stats, reset.
+"""The control surface under `/_emulator/`: accounts, grants, service accounts, clock, keys, faults,
+stats, reset.
 
 Tests and demos drive the emulator through these JSON routes. They are not Google's; they
 answer only loopback callers unless `EMULATOR_ADMIN_TOKEN` is set, in which case every call
@@ -19,6 +20,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from . import service_accounts
 from .models import ValidationError
 from .state import USERINFO_EMAIL, USERINFO_PROFILE, EmulatorState, normalize_scopes
 from .web import base_url, issuer_of, state_of
@@ -378,6 +380,42 @@ async def clear_faults(request: Request) -> Response[Any]:
         return _json(200, {"faults": state.faults.describe()})
 
 
+# ------------------------------------------------------------------------------ service accounts
+@get("/service-accounts")
+async def list_service_accounts(request: Request) -> Response[Any]:
+    state = state_of(request)
+    with state.lock:
+        accounts = [a.to_dict() for a in sorted(state.service_accounts.values(), key=lambda a: a.email)]
+    return _json(200, {"service_accounts": accounts})
+
+
+@post("/service-accounts")
+async def create_service_account(request: Request) -> Response[Any]:
+    """A new service account and its keyfile JSON (token_uri = this emulator's /token);
+    `delegated_scopes` is the domain-wide delegation an admin gave its client id (default none)."""
+    body = await _object(request)
+    state = state_of(request)
+    account, keyfile = service_accounts.create(body, base_url(request))
+    with state.lock:
+        if account.email in state.service_accounts:
+            return _error(409, f"service account {account.email} exists")
+        state.service_accounts[account.email] = account
+    return _json(200, {**account.to_dict(), "keyfile": keyfile})
+
+
+@patch("/service-accounts/{email:str}")
+async def patch_service_account(request: Request, email: str) -> Response[Any]:
+    """Grant or withhold domain-wide delegation: `delegated_scopes` (replace), `grant`, `withhold`."""
+    body = await _object(request)
+    state = state_of(request)
+    with state.lock:
+        account = state.service_accounts.get(email.lower())
+        if account is None:
+            return _error(404, f"no service account {email}")
+        service_accounts.set_delegation(account, body)
+        return _json(200, account.to_dict())
+
+
 admin_router = Router(
     path="/_emulator",
     guards=[admin_guard],
@@ -408,5 +446,8 @@ admin_router = Router(
         get_faults,
         set_faults,
         clear_faults,
+        list_service_accounts,
+        create_service_account,
+        patch_service_account,
     ],
 )

@@ -41,6 +41,11 @@ class EmulatorConfig:
     reports_lag_days: int = 2
     reports_not_ready: str = "warning"
     """`warning`: 200 with DATA_NOT_AVAILABLE; `error`: 400 "Data for dates later than …"."""
+    reports_partial_percent: int = 0
+    """1-99: a published day answers only this share of the domain's users, with a
+    PARTIAL_DATA_AVAILABLE warning (Google's "some users are missing"); 0: every day is complete."""
+    reports_partial_dates: str = ""
+    """Comma-separated ISO dates the partial answer applies to; empty: every date."""
     reports_utc_offset_hours: int = -8
     """Reports dates are Pacific time (UTC-8) like Google's."""
     batch_max_parts: int = 100
@@ -67,10 +72,16 @@ class EmulatorConfig:
             if name == "batch_overflow" and value not in BATCH_OVERFLOW_MODES:
                 bad.append(name)
                 continue
+            if name == "reports_partial_percent" and not (isinstance(value, int) and 0 <= value <= 99):
+                bad.append(name)
+                continue
+            if name == "reports_partial_dates" and not isinstance(value, str):
+                bad.append(name)
+                continue
             if name != "issuer" and not isinstance(value, int | float | str):
                 bad.append(name)
                 continue
-            if name not in ("issuer", "reports_not_ready", "batch_overflow"):
+            if name not in ("issuer", "reports_not_ready", "batch_overflow", "reports_partial_dates"):
                 try:
                     value = int(value)
                 except (TypeError, ValueError):

@@ -29,6 +29,7 @@ from .errors import (
     oauth_error,
 )
 from .models import PendingAuth, ValidationError
+from .service_accounts import JWT_BEARER
 from .state import (
     USERINFO_EMAIL,
     USERINFO_PROFILE,
@@ -75,7 +76,7 @@ async def discovery(request: Request) -> Response[bytes]:
             "sub",
         ],
         "code_challenge_methods_supported": ["plain", "S256"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", JWT_BEARER],
     }
     state_of(request).stats.request("discovery", 200)
     return to_response(json_result(200, doc, "application/json; charset=utf-8", Cache_Control="public, max-age=3600"))
@@ -301,14 +302,18 @@ async def token(request: Request) -> Response[bytes]:
     try:
         if not grant_type:
             raise OAuthFailure(400, "invalid_request", "Missing required parameter: grant_type")
-        client = state.authenticate_client(client_id, secret)
-        if grant_type == "authorization_code":
+        if grant_type == JWT_BEARER:  # a service account signs for itself: no client secret
+            body = state.jwt_bearer(form.get("assertion"), base + "/token")
+        elif grant_type == "authorization_code":
+            client = state.authenticate_client(client_id, secret)
             body = state.exchange_code(
                 client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier"), issuer, base
             )
         elif grant_type == "refresh_token":
+            client = state.authenticate_client(client_id, secret)
             body = state.refresh(client, form.get("refresh_token"), form.get("scope"), issuer, base)
         else:
+            state.authenticate_client(client_id, secret)
             raise OAuthFailure(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
     except OAuthFailure as failure:
         with state.lock:

@@ -1,7 +1,9 @@
 """Admin SDK Reports `userUsageReport.get`: daily storage usage for a Workspace domain.
 
 Data lags: dates within the configured lag answer "not yet available" (a 200 warning or a
-400, selectable), which the product must treat as "try later", never as zero usage.
+400, selectable), which the product must treat as "try later", never as zero usage. A day can
+also be published partially (`reports_partial_percent`): only some users, and a
+PARTIAL_DATA_AVAILABLE warning on every page.
 """
 
 from __future__ import annotations
@@ -98,6 +100,23 @@ def _not_ready(state: EmulatorState, day: dt.date) -> ApiResult | None:
     return json_result(200, body)
 
 
+def _partial_share(state: EmulatorState, day: dt.date) -> int:
+    """The percentage of the domain's users a partial day carries; 0 when the day is complete."""
+    percent = state.config.reports_partial_percent
+    dates = {d.strip() for d in state.config.reports_partial_dates.split(",") if d.strip()}
+    if percent <= 0 or (dates and day.isoformat() not in dates):
+        return 0
+    return percent
+
+
+def _partial_warning(day: dt.date) -> dict[str, Any]:
+    return {
+        "code": "PARTIAL_DATA_AVAILABLE",
+        "message": f'Partial data is available for date {day.isoformat()} for application "accounts".',
+        "data": [{"key": "application", "value": "accounts"}],
+    }
+
+
 def _etag(*parts: str) -> str:
     return '"' + hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest() + '"'
 
@@ -129,6 +148,9 @@ def usage_report(state: EmulatorState, admin: Account, user_key: str, date: str,
         return not_ready
     with state.lock:
         members = sorted((a for a in state.accounts.values() if a.domain == domain), key=lambda a: a.email)
+    partial = _partial_share(state, day)
+    if partial:  # the first share of the users (by email) is there, the rest is not yet
+        members = members[: len(members) * partial // 100]
     if user_key != "all":
         key = user_key.lower()
         members = [a for a in members if a.email == key or a.sub == user_key]
@@ -168,6 +190,8 @@ def usage_report(state: EmulatorState, admin: Account, user_key: str, date: str,
     body: dict[str, Any] = {"kind": "admin#reports#usageReports", "etag": _etag(date, user_key, str(offset))}
     if reports:
         body["usageReports"] = reports
+    if partial:
+        body["warnings"] = [_partial_warning(day)]
     if index < len(members):
         body["nextPageToken"] = _page_token(date, user_key, index)
     return json_result(200, body)

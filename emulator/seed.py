@@ -1,8 +1,11 @@
-"""Deterministic demo data: a few accounts at telling storage levels with 30 days of history.
+"""Deterministic demo data: a few accounts at telling storage levels with eight weeks of history.
 
 The levels sit on either side of the product's alert thresholds (80 % warning, 90 %
 critical) and cover the shapes the product must handle: consumer accounts, an unlimited
-Workspace account and a Workspace admin who can read the domain's Reports usage.
+Workspace account and a Workspace admin who can read the domain's Reports usage. The Workspace
+domain has a warning (frank) and a critical (grace) account, so the Reports history a demo
+backfills shows both levels. Usage grows day by day (with a little noise),
+so a trend and a forecast exist; Reports only ever covers the domain's users, as at Google.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ _DEMO: tuple[tuple[str, str, str | None, bool, int | None, float, float], ...] =
     ("dave@northwind.example", "Dave Romero", DEMO_DOMAIN, False, None, 2_470_000_000_000, 0.93),
     ("erin@northwind.example", "Erin Walsh", DEMO_DOMAIN, True, WORKSPACE_LIMIT, 0.31, 0.77),
     ("frank@northwind.example", "Frank Osei", DEMO_DOMAIN, False, WORKSPACE_LIMIT, 0.88, 0.69),
+    ("grace@northwind.example", "Grace Lindqvist", DEMO_DOMAIN, False, WORKSPACE_LIMIT, 0.94, 0.86),
 )
+HISTORY_DAYS = 56
+"""Eight weeks: enough for a demo's six weeks of Reports backfill behind Google's 2-3 day lag."""
 
 
-def demo_accounts(today: dt.date, days: int = 30) -> list[dict[str, Any]]:
+def demo_accounts(today: dt.date, days: int = HISTORY_DAYS) -> list[dict[str, Any]]:
     """Account payloads for the admin API's create path, same output for the same `today`."""
     out: list[dict[str, Any]] = []
     for email, name, domain, is_admin, limit, level, drive_share in _DEMO:

@@ -31,6 +31,7 @@ from .models import (
     ValidationError,
 )
 from .seed import SEEDS, demo_accounts
+from .service_accounts import UNAUTHORIZED_CLIENT, AssertionRefused, ServiceAccount, verify
 from .stats import Stats
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
@@ -119,6 +120,7 @@ class EmulatorState:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self.pending: dict[str, PendingAuth] = {}
+        self.service_accounts: dict[str, ServiceAccount] = {}
         if self.seed_name == "demo":
             for payload in demo_accounts(self.reports_today()):
                 account = Account.create(payload)
@@ -522,6 +524,35 @@ class EmulatorState:
         claims["exp"] = issued + 3600
         with self.lock:
             return self.keys.sign(claims)
+
+    # ---------------------------------------------------------------- service accounts (RFC 7523)
+    def jwt_bearer(self, assertion: str | None, token_uri: str) -> dict[str, Any]:
+        """An access token for the assertion's `sub` (or the service account itself), if the signature,
+        times and domain-wide delegation allow it; raises OAuthFailure with Google's answer otherwise."""
+        with self.lock:
+            try:
+                claims = verify(assertion, self.service_accounts, token_uri, self.now())
+            except AssertionRefused as refused:
+                raise OAuthFailure(refused.status, refused.error, refused.description) from None
+            account: ServiceAccount = claims.pop("_account")
+            scopes = frozenset(normalize_scopes(str(claims.get("scope") or "")))
+            if not scopes:
+                raise OAuthFailure(400, "invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+            subject = str(claims.get("sub") or "").lower()
+            if subject and subject != account.email:
+                user = self.accounts.get(subject)
+                if user is None:
+                    raise OAuthFailure(400, "invalid_grant", "Invalid email or User ID")
+                if not scopes <= account.delegated_scopes:
+                    raise OAuthFailure(401, "unauthorized_client", UNAUTHORIZED_CLIENT)
+                owner = user.email
+            else:
+                owner = account.email  # the service account as itself: not a user of any domain
+            grant = self._grant(owner, account.client_id)
+            grant.scopes |= scopes
+            access = self._issue_access(grant, scopes, None)
+            self.stats.grants["jwt_bearer"] += 1
+            return {"access_token": access.token, "expires_in": self.config.access_token_ttl, "token_type": "Bearer"}
 
     # ---------------------------------------------------------------- revocation and expiry
     def _revoke_tokens(self, tokens: Iterable[str], reason: str) -> None:

@@ -2,7 +2,9 @@
 
 Starts, in order: PostgreSQL (embedded unless DATABASE_URL is set), migrations, the Google
 emulator (unless real Google is configured), Airflow 3 (API server, scheduler, DAG processor,
-triggerer; metadata in its own database), and the Litestar API. Each child runs in its own
+triggerer; metadata in its own database; LocalExecutor, or with AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+one local Celery worker besides), and the Litestar API; then, with the local emulator, seeds the demo
+(`driveguard demo seed`: real sign-ins, weeks of history, one collection). Each child runs in its own
 process group; on exit every group and every leftover descendant is stopped, so nothing is
 orphaned (Airflow's task processes included).
 
@@ -41,6 +43,7 @@ from dotenv import dotenv_values
 from driveguard.config import PROJECT_ROOT, Settings, generate_encryption_key, load_settings
 from driveguard.db import migrate
 from driveguard.db.engine import make_engine
+from driveguard.identity.vault import Vault
 from launcher import airflow_env, embedded
 
 APP_DATABASE = "driveguard"
@@ -370,7 +373,8 @@ class Stack:
         self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = airflow_url
         engine = make_engine(app_url, pool_size=1)
         try:
-            migrate.upgrade(engine)
+            # Data migrations (0007) seal stored secrets with the deployment's keys.
+            migrate.upgrade(engine, vault=Vault(self.settings.security.encryption_keys))
             self.out(f"  database migrated to {migrate.current_revision(engine)}")
         finally:
             engine.dispose()
@@ -403,7 +407,6 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.settings.airflow.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -416,6 +419,11 @@ class Stack:
             }
         )
         self.env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        # LocalExecutor unless the environment asks for CeleryExecutor (README "Scaling out"):
+        # then the broker defaults to this machine's Redis and the launcher starts one local worker.
+        self.env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+        if airflow_env.uses_celery(self.env):
+            self.env.setdefault("AIRFLOW__CELERY__BROKER_URL", airflow_env.DEFAULT_BROKER_URL)
         # The pipelines' ops notifier connection, built from OPS_APPRISE_URLS (docs/pipelines.md).
         for key, value in airflow_env.airflow_environment(self.settings).items():
             self.env.setdefault(key, value)
@@ -590,9 +598,10 @@ def banner(stack: Stack, emulator_url: str | None) -> str:
         "",
         "Driveguard is running. Ctrl-C stops everything.",
         "",
-        f"  API              {s.server.public_url}   (docs {s.server.public_url}/api/docs)",
+        f"  Open this        {s.server.public_url}/   (sign in with Google; your storage at /me)",
+        f"  Admin pages      {s.server.public_url}/admin   (password sign-in at /admin/login)",
+        f"  API              {s.server.public_url}/api/docs   (OpenAPI, renders offline)",
         f"  Health           {s.server.public_url}/api/health",
-        f"  Sign in          {s.server.public_url}/auth/login",
         f"  Airflow UI       {s.airflow.api_url}   user {s.airflow.username} / password {s.airflow.password}",
     ]
     local_admin = stack.env.get("DRIVEGUARD_LOCAL_ADMIN_PASSWORD")
@@ -671,6 +680,9 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         stack.spawn("airflow-dag-processor", [py, "-m", "airflow", "dag-processor"])
         stack.spawn("airflow-triggerer", [py, "-m", "airflow", "triggerer"])
         stack.spawn("api", [py, "-m", "api"])
+        if airflow_env.uses_celery(stack.env):  # it only takes tasks the scheduler (started below) queues
+            stack.spawn("airflow-celery-worker", airflow_env.celery_worker_command("local", (py, "-m", "airflow")))
+            say(f"  Celery worker starting (broker {redact(stack.env['AIRFLOW__CELERY__BROKER_URL'])})")
         say("  Airflow and the API starting…")
         # The scheduler last: its tasks report to the Airflow API server, and a task started before
         # that answers fails its first try (then waits out its retry delay).
@@ -680,6 +692,8 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if emulator_url and is_local_url(emulator_url):
             targets.append(("emulator", f"{emulator_url.rstrip('/')}/.well-known/openid-configuration", 60.0))
         _wait_all(stack, targets)
+        if emulator_url and is_local_url(emulator_url) and stack.env.get("DRIVEGUARD_DEMO_SEED", "1") != "0":
+            seed_demo(stack, say)
         say(banner(stack, emulator_url))
         while not signals.requested:
             dead = stack.check_children()
@@ -705,6 +719,22 @@ def _serve(stack: Stack, say: Callable[[str], None]) -> int:
         if killed:
             say(f"  stopped {len(killed)} leftover process(es)")
         say("Stopped.")
+
+
+def seed_demo(stack: Stack, say: Callable[[str], None]) -> None:
+    """`driveguard demo seed`: the emulator's people signed in through the consent page, weeks of
+    Reports history and one collection, so the first page has charts, alerts and a forecast.
+
+    Idempotent, so every start runs it; the command itself refuses anything but this local demo. A
+    failure leaves an empty-looking demo, not a broken one: it is reported and the stack keeps running.
+    """
+    say("  demo data: signing in the emulator's accounts, backfilling 6 weeks, one collection…")
+    try:
+        stack.run_once("demo-seed", [sys.executable, "-m", "driveguard.cli", "demo", "seed"], timeout=300)
+    except RuntimeError as exc:
+        say(f"  demo data could not be seeded (the stack runs on): {exc}")
+        return
+    say(f"  demo data ready: {tail(stack.log_dir / 'demo-seed.log', 1)}")
 
 
 def _wait_all(stack: Stack, targets: list[tuple[str, str, float]]) -> None:

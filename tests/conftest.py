@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
-from support.airflow_harness import ADMIN_EMAIL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
+from support.airflow_harness import (
+    ADMIN_EMAIL,
+    AIRFLOW_PASSWORD,
+    AIRFLOW_USER,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DAGS_FOLDER,
+    REDIRECT_URI,
+    TEMPLATE,
+    Harness,
+    airflow_base_env,
+    ensure_template,
+)
 from support.database import PostgresForTests
 from support.emulator import GoogleEmulator
 from support.emulator_admin import AdminClient, serve
@@ -17,7 +32,7 @@ from support.receivers import HttpReceiver, SmtpReceiver
 from support.servers import serve_asgi
 from support.settings import required_env, settings_for
 
-from driveguard.config import Settings, load_settings
+from driveguard.config import GOOGLE_API_POOL, Settings, load_settings
 from driveguard.db import migrate
 from driveguard.db.engine import make_engine
 from driveguard.db.models import DefaultBase
@@ -146,3 +161,52 @@ def dag_env(base_env: dict[str, str], emulator_url: str, receivers: dict[str, An
 @pytest.fixture(scope="session")
 def dag_settings(dag_env: dict[str, str]) -> Settings:
     return load_settings(dag_env, env_file=os.devnull)
+
+
+# ---------------------------------------------------------------------------------------------
+# Airflow in this process (how it works: support/airflow_harness.py). Session-wide and defined here,
+# not in tests/dags, because Airflow is configured once per process: the DAG runs and the browser
+# tests' Airflow API must share one harness.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def harness(
+    pg_server: PostgresForTests, dag_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    home = tmp_path_factory.mktemp("airflow_home")
+    ensure_template(pg_server, home)
+    database = pg_server.create_database("airflow_test", template=TEMPLATE)
+    url = pg_server.url_for(database)
+    env = {**dag_env, **airflow_base_env(home, url)}
+    (home / "passwords.json").write_text(json.dumps({AIRFLOW_USER: AIRFLOW_PASSWORD}))
+    settings_module = sys.modules.get("airflow.settings")
+    if settings_module is not None and getattr(settings_module, "SQL_ALCHEMY_CONN", None) != url:
+        raise RuntimeError("airflow was imported before the DAG harness configured it; import airflow lazily")
+    saved = {key: os.environ.get(key) for key in env}
+    root_handlers, root_level = logging.root.handlers[:], logging.root.level
+    os.environ.update(env)
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag
+        from airflow.models.pool import Pool
+
+        Pool.create_or_update_pool(
+            GOOGLE_API_POOL, slots=4, description="Driveguard: tasks that call Google", include_deferred=False
+        )
+        bag = BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=DAGS_FOLDER)
+        assert not bag.import_errors, bag.import_errors
+        harness = Harness(url, env, bag)
+        yield harness
+        print(f"\nDAG run wall times (s): {harness.timings}")
+    finally:
+        from airflow import settings as airflow_settings
+
+        airflow_settings.dispose_orm()
+        # Airflow pointed the root logger at pytest's capture streams; later atexit logging
+        # (the embedded PostgreSQL helper) must not write into closed files.
+        logging.root.handlers[:] = root_handlers
+        logging.root.setLevel(root_level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        pg_server.drop_database(database)

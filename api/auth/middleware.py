@@ -23,7 +23,7 @@ from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAUTHENTICATED_PATHS = ["^/api/health", "^/api/docs"]
+UNAUTHENTICATED_PATHS = ["^/api/health", "^/api/docs", "^/static/"]
 
 
 @dataclass(frozen=True)

@@ -198,3 +198,147 @@ def control_response(outcome: ControlOutcome) -> ControlResponse:
     if isinstance(outcome, BackfillOutcome):
         return msgspec.convert(outcome, BackfillResponse, from_attributes=True)
     return msgspec.convert(outcome, TriggeredResponse, from_attributes=True)
+
+
+# -- reads: /me, the account list, an account's history and alerts (driveguard.storage.reads) ------
+
+Resolution = Literal["raw", "hourly", "daily"]
+SortKey = Literal["usage_percent", "used_bytes", "email", "last_collected", "growth_24h", "growth_7d"]
+Direction = Literal["asc", "desc"]
+AccountStatus = Literal["active", "reauth_required", "revoked"]
+
+
+class UsageNowView(msgspec.Struct):
+    used_bytes: int
+    limit_bytes: int | None
+    """None: the account's storage is unlimited."""
+    percent: float | None
+    level: Level
+    usage_in_drive_bytes: int | None
+    usage_in_trash_bytes: int | None
+    interval_start: dt.datetime
+    interval_end: dt.datetime
+    collected_at: dt.datetime
+    growth_24h_bytes: int | None
+    growth_7d_bytes: int | None
+
+
+class ThresholdsView(msgspec.Struct):
+    warning_percent: float
+    critical_percent: float
+    alerts_enabled: bool
+
+
+class HistoryPointView(msgspec.Struct):
+    at: dt.datetime
+    used_bytes: int
+    """The closing usage of the point (a bucket's newest snapshot)."""
+    min_used_bytes: int
+    max_used_bytes: int
+    limit_bytes: int | None
+    samples: int
+
+
+class HistoryResponse(msgspec.Struct):
+    account_id: uuid.UUID
+    resolution: Resolution
+    from_: dt.datetime = msgspec.field(name="from")
+    to: dt.datetime
+    """Points with from <= at < to."""
+    points: list[HistoryPointView]
+
+
+class TrendView(msgspec.Struct):
+    status: Literal["ok", "unknown"]
+    reason: str | None
+    """When unknown: no-data, too-few-points, too-short-span, level-shift, flat or shrinking."""
+    bytes_per_day: int | None
+    bytes_per_week: int | None
+    points: int
+    fitted_from: dt.datetime | None
+    fitted_to: dt.datetime | None
+    level_shift_at: dt.datetime | None
+    fitted_bytes: int | None
+
+
+class EtaView(msgspec.Struct):
+    name: Literal["warning", "critical", "full"]
+    percent: float
+    threshold_bytes: int | None
+    status: Literal["reached", "forecast", "unknown"]
+    days: float | None
+    date: dt.date | None
+    reason: str | None
+    """When unknown: the trend's reason, unlimited, or beyond-horizon."""
+
+
+class ForecastView(msgspec.Struct):
+    trend: TrendView
+    warning: EtaView
+    critical: EtaView
+    full: EtaView
+
+
+class MyStorageResponse(msgspec.Struct):
+    account_id: uuid.UUID
+    email: str
+    account_status: AccountStatus
+    usage: UsageNowView | None
+    """None until the first snapshot is collected."""
+    thresholds: ThresholdsView
+    history: HistoryResponse
+    """The last 30 days, daily."""
+    forecast: ForecastView
+    generated_at: dt.datetime
+
+
+class AccountRowView(msgspec.Struct):
+    account_id: uuid.UUID
+    email: str
+    account_status: AccountStatus
+    used_bytes: int | None
+    limit_bytes: int | None
+    usage_percent: float | None
+    level: Level | None
+    """None until the first snapshot."""
+    collected_at: dt.datetime | None
+    growth_24h_bytes: int | None
+    growth_7d_bytes: int | None
+
+
+class AccountsResponse(msgspec.Struct):
+    items: list[AccountRowView]
+    next_cursor: str | None
+    """Pass as `cursor` (with the same sort and direction) for the next page; null on the last."""
+    sort: SortKey
+    direction: Direction
+    limit: int
+
+
+class DeliveryView(msgspec.Struct):
+    id: uuid.UUID
+    status: Literal["pending", "sending", "sent", "failed"]
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class AlertView(msgspec.Struct):
+    id: uuid.UUID
+    kind: Literal["warning", "critical", "critical_repeat", "resolved"]
+    interval_start: dt.datetime
+    created_at: dt.datetime
+    usage_percent: float | None
+    usage_bytes: int
+    limit_bytes: int | None
+    delivery: Literal["none", "pending", "sent", "failed", "partial"]
+    deliveries: list[DeliveryView]
+
+
+class AlertsResponse(msgspec.Struct):
+    account_id: uuid.UUID
+    items: list[AlertView]
+    """Newest first."""
+    next_cursor: str | None
+    limit: int

@@ -2,7 +2,7 @@
 
 Tokens live only as ciphertext (see `driveguard.identity.vault`); sessions only as hashes. The snapshot
 history is range-partitioned on `interval_start` so old months can be detached or dropped
-cheaply, and every write to it is an upsert keyed on (account, interval).
+cheaply, and every write to it is an upsert keyed on (account, interval, granularity).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -92,6 +93,13 @@ class GoogleAccount(UUIDv7AuditBase):
 
     __table_args__ = (
         Index("ix_google_account_refresh_due", "status", "access_token_expires_at"),
+        Index("ix_google_account_email_id", "email", "id"),
+        Index(
+            "ix_google_account_email_trgm",
+            func.lower(text("email")),
+            postgresql_using="gin",
+            postgresql_ops={"lower_1": "gin_trgm_ops"},
+        ),
         Index(
             "ix_google_account_erasure_requested",
             "erasure_requested_at",
@@ -137,7 +145,9 @@ class StorageSnapshot(DefaultBase):
     usage_in_trash_bytes: Mapped[int | None] = mapped_column(BigInteger)
     limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(32), server_default="drive_about")
-    granularity: Mapped[str] = mapped_column(String(8), server_default="raw")
+    granularity: Mapped[str] = mapped_column(String(8), primary_key=True, server_default="raw")
+    """Part of the key: the hourly series (`raw`) and the daily one (Reports backfill, downsampling)
+    both have a row at midnight, and neither hides the other."""
 
     __table_args__ = (
         CheckConstraint("usage_bytes >= 0", name="usage_non_negative"),
@@ -171,11 +181,21 @@ class StorageLatest(DefaultBase):
     usage_bytes_7d_ago: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
 
-    __table_args__ = (Index("ix_storage_latest_level", "level"),)
+    __table_args__ = (
+        Index("ix_storage_latest_level", "level"),
+        # The account list's sort orders, with the account id as the keyset tie-break (migration 0008).
+        Index("ix_storage_latest_usage_percent", "usage_percent", "account_id"),
+        Index("ix_storage_latest_usage_bytes", "usage_bytes", "account_id"),
+        Index("ix_storage_latest_collected_at", "collected_at", "account_id"),
+        Index("ix_storage_latest_growth_24h", text("(usage_bytes - usage_bytes_24h_ago)"), "account_id"),
+        Index("ix_storage_latest_growth_7d", text("(usage_bytes - usage_bytes_7d_ago)"), "account_id"),
+    )
 
 
 class MonitoringSetting(DefaultBase):
-    """Per-account monitoring preferences; NULL thresholds fall back to the global config."""
+    """Per-account monitoring preferences; NULL thresholds fall back to the global config.
+
+    The person's own apprise targets are a JSON list sealed by the vault (bound to the account)."""
 
     __tablename__ = "monitoring_setting"
 
@@ -183,7 +203,7 @@ class MonitoringSetting(DefaultBase):
     alerts_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     warning_threshold_percent: Mapped[float | None] = mapped_column(Float)
     critical_threshold_percent: Mapped[float | None] = mapped_column(Float)
-    notify_targets: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    notify_targets_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
@@ -191,6 +211,13 @@ class MonitoringSetting(DefaultBase):
             "warning_threshold_percent IS NULL OR critical_threshold_percent IS NULL "
             "OR warning_threshold_percent < critical_threshold_percent",
             name="thresholds_ordered",
+        ),
+        CheckConstraint(
+            "(warning_threshold_percent IS NULL"
+            " OR (warning_threshold_percent > 0 AND warning_threshold_percent <= 100))"
+            " AND (critical_threshold_percent IS NULL"
+            " OR (critical_threshold_percent > 0 AND critical_threshold_percent <= 100))",
+            name="thresholds_in_range",
         ),
     )
 
@@ -221,17 +248,27 @@ class Alert(UUIDv7AuditBase):
     usage_bytes: Mapped[int] = mapped_column(BigInteger)
     limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (UniqueConstraint("account_id", "interval_start", "kind", name="uq_alert_account_interval_kind"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "interval_start", "kind", name="uq_alert_account_interval_kind"),
+        Index("ix_alert_account_created", "account_id", "created_at", "id"),
+    )
 
 
 class NotificationOutbox(UUIDv7AuditBase):
-    """A message to deliver, written in the same transaction as the alert that caused it."""
+    """A message to deliver, written in the same transaction as the alert (or grant episode) that caused it.
+
+    `target_ciphertext` is the apprise URL sealed by the vault (bound to the row id); `target` holds
+    only its masked form (scheme and host) for people reading the delivery state."""
 
     __tablename__ = "notification_outbox"
 
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    grant_episode_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("grant_episode.id", ondelete="CASCADE"), index=True
+    )
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     target: Mapped[str] = mapped_column(Text)
+    target_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     title: Mapped[str] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[OutboxStatus] = mapped_column(
@@ -245,6 +282,31 @@ class NotificationOutbox(UUIDv7AuditBase):
     __table_args__ = (
         Index("ix_notification_outbox_due", "status", "next_attempt_at"),
         Index("ix_notification_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    )
+
+
+class GrantEpisode(UUIDv7AuditBase):
+    """One stretch of time an account's Google grant needed re-consent (`reauth_required`).
+
+    Opened once when the status is first seen (at most one open episode per account), closed when
+    the account is active again; each edge writes its notices to the outbox in the same
+    transaction, keyed on the episode, so a rerun never notifies twice."""
+
+    __tablename__ = "grant_episode"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("google_account.id", ondelete="CASCADE"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(TZ)
+    recovered_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        Index("ix_grant_episode_account_started", "account_id", "started_at"),
+        Index(
+            "uq_grant_episode_open",
+            "account_id",
+            unique=True,
+            postgresql_where=text("recovered_at IS NULL"),
+        ),
     )
 
 
@@ -330,3 +392,27 @@ class GoogleRateBudget(DefaultBase):
     updated_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
 
     __table_args__ = (CheckConstraint("multiplier > 0 AND multiplier <= 1", name="ck_google_rate_budget_multiplier"),)
+
+
+class BackfillDay(DefaultBase):
+    """What the Reports backfill knows about one day: `partial` while Google answers
+    PARTIAL_DATA_AVAILABLE (the users present are stored, the day is fetched again), `complete`, or
+    `gave_up` after BACKFILL_PARTIAL_MAX_ATTEMPTS tries or BACKFILL_MAX_WAIT_DAYS."""
+
+    __tablename__ = "backfill_day"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reported_users: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    matched_accounts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    warning: Mapped[str | None] = mapped_column(Text)
+    first_attempt_at: Mapped[dt.datetime] = mapped_column(TZ)
+    last_attempt_at: Mapped[dt.datetime] = mapped_column(TZ)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('partial', 'complete', 'gave_up')", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        Index("ix_backfill_day_status", "status"),
+    )

@@ -3,6 +3,8 @@
 Used to backfill history. Data for a date appears two to three days late; asking too early
 answers either 200 with a `DATA_NOT_AVAILABLE` warning or a 400 saying data for later dates
 "is not yet available". Both raise `DataNotYetAvailable` (try later), never zero usage.
+A `PARTIAL_DATA_AVAILABLE` warning means some users are missing from the day: what is there is
+real, the client yields it and sets `partial` (the caller stores it and asks again later).
 Pages are followed with `pageToken`; 429/5xx are retried with backoff.
 """
 
@@ -36,6 +38,7 @@ PARAMETERS = (
     "accounts:total_quota_in_mb",
 )
 NOT_AVAILABLE_CODES = frozenset({"DATA_NOT_AVAILABLE"})
+PARTIAL_CODES = frozenset({"PARTIAL_DATA_AVAILABLE"})
 _NOT_READY_PHRASES = ("not yet available", "is not available", "later than")
 
 
@@ -124,6 +127,8 @@ class ReportsClient:
         self.sleep = sleep
         self.page_size = max(1, min(1000, page_size))
         self.pages = 0
+        self.partial: str | None = None
+        """The PARTIAL_DATA_AVAILABLE message of the last `usage()` read, None when the day was complete."""
 
     def _page(self, date: dt.date, page_token: str | None) -> dict[str, Any]:
         request = self.service.userUsageReport().get(
@@ -154,14 +159,18 @@ class ReportsClient:
             self.sleep(delay)
 
     def usage(self, date: dt.date) -> Iterator[UserUsage]:
-        """Every user's usage on `date`, following pages; raises DataNotYetAvailable when early."""
+        """Every user's usage on `date`, following pages; raises DataNotYetAvailable when early and
+        sets `partial` when any page says some users are missing."""
         page_token: str | None = None
+        self.partial = None
         while True:
             page = self._page(date, page_token)
             warnings = page.get("warnings") or []
             for warning in warnings:
                 if isinstance(warning, dict) and warning.get("code") in NOT_AVAILABLE_CODES:
                     raise DataNotYetAvailable(date, str(warning.get("message") or warning.get("code")))
+                if isinstance(warning, dict) and warning.get("code") in PARTIAL_CODES:
+                    self.partial = str(warning.get("message") or warning.get("code"))[:500]
             for item in page.get("usageReports") or []:
                 parsed = parse_report(item, date)
                 if parsed is not None:

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 LOGIN_STATE_TTL = dt.timedelta(minutes=10)
 STALE_STATE_RETENTION = dt.timedelta(days=1)
-DEFAULT_NEXT = "/"
+DEFAULT_NEXT = "/me"
 _NEXT_ALLOWED = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
 
 

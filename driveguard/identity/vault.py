@@ -30,8 +30,14 @@ logger = logging.getLogger(__name__)
 
 MAGIC = b"DGv1"
 NONCE_BYTES = 12
-Field = Literal["access_token", "refresh_token"]
+Field = Literal["access_token", "refresh_token", "notify_targets", "monitoring_apprise_urls", "outbox_target"]
+"""Where a blob sits: Google tokens (bound to their account), a person's own apprise targets
+(`monitoring_setting`, bound to the account), the run-time apprise targets (`monitoring_config`,
+bound to NIL_OWNER) and an outbox row's target (bound to the row's id)."""
 FIELDS: tuple[Field, ...] = ("access_token", "refresh_token")
+"""The token columns of `google_account` (what `reencrypt_all` re-seals)."""
+NIL_OWNER = uuid.UUID(int=0)
+"""The owner id of blobs that belong to the installation, not to one account or row."""
 
 
 class VaultError(Exception):
@@ -103,6 +109,11 @@ class Vault:
         except InvalidTag:
             raise VaultError(f"{field} failed authentication (tampered, or not this account's)") from None
         return plaintext.decode("utf-8")
+
+    @property
+    def newest_header(self) -> bytes:
+        """The header every blob sealed now starts with (lets SQL find blobs under older keys)."""
+        return self._header(self.newest_key_id)
 
     def needs_reencryption(self, blob: bytes | None) -> bool:
         return blob is not None and self.key_id_of(bytes(blob)) != self.newest_key_id

@@ -38,9 +38,11 @@ from sqlalchemy import Connection, Engine
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.models import AlertKind, WarningLevel
+from driveguard.identity.vault import Vault
 from driveguard.storage.interval import Interval
 from driveguard.storage.monitoring import MonitoringConfig, check_apprise_url, effective_config
 from driveguard.storage.sql import load_sql
+from driveguard.storage.targets import mask_target, open_personal, seal_outbox_target
 
 logger = logging.getLogger(__name__)
 
@@ -158,20 +160,48 @@ def compose(
     return titles[kind][:255], body
 
 
-def targets_for(settings: Settings, config: MonitoringConfig, account_targets: Any) -> list[str]:
-    """APPRISE_URLS + configured targets + the account's own, deduplicated, invalid ones dropped."""
+def targets_for(settings: Settings, config: MonitoringConfig, account_targets: Sequence[str] = ()) -> list[str]:
+    """APPRISE_URLS + configured targets + the account's own (opened from the vault), deduplicated,
+    invalid ones dropped."""
     out: list[str] = []
-    candidates = [*settings.monitoring.apprise_urls, *config.apprise_urls]
-    if isinstance(account_targets, list):
-        candidates += account_targets
+    candidates = [*settings.monitoring.apprise_urls, *config.apprise_urls, *account_targets]
     for target in candidates:
         if check_apprise_url(target) is not None:
-            logger.warning("ignoring an invalid notification target (%s)", check_apprise_url(target))
+            logger.warning("ignoring an invalid notification target (%s)", check_apprise_url(target))  # never the URL
             continue
         target = target.strip()
         if target not in out:
             out.append(target)
     return out
+
+
+def outbox_columns() -> dict[str, list[Any]]:
+    """The parameter arrays of `insert_outbox.sql`, filled by `add_outbox_row`."""
+    names = ("ids", "alert_ids", "grant_episode_ids", "keys", "targets", "target_ciphertexts", "titles", "bodies")
+    return {k: [] for k in names}
+
+
+def add_outbox_row(
+    outbox: dict[str, list[Any]],
+    vault: Vault,
+    *,
+    key: str,
+    target: str,
+    title: str,
+    body: str,
+    alert_id: uuid.UUID | None = None,
+    grant_episode_id: uuid.UUID | None = None,
+) -> None:
+    """One message for `insert_outbox.sql`: the target sealed to the new row's id, only its mask in clear."""
+    row_id = uuid.UUID(str(uuid_utils.uuid7()))
+    outbox["ids"].append(row_id)
+    outbox["alert_ids"].append(alert_id)
+    outbox["grant_episode_ids"].append(grant_episode_id)
+    outbox["keys"].append(key)
+    outbox["targets"].append(mask_target(target))
+    outbox["target_ciphertexts"].append(seal_outbox_target(vault, target, row_id))
+    outbox["titles"].append(title)
+    outbox["bodies"].append(f"{body}Idempotency-Key: {key}\n")
 
 
 class AlertEvaluator:
@@ -180,6 +210,7 @@ class AlertEvaluator:
         self.engine = engine
         self.clock = clock
         self.chunk_size = max(1, chunk_size)
+        self.vault = Vault(settings.security.encryption_keys)
 
     def evaluate(self, interval: Interval, quarantined: Sequence[uuid.UUID] = ()) -> dict[str, int]:
         """Evaluate every snapshot of the interval but the quarantined ones (rows that failed a quality
@@ -304,7 +335,7 @@ class AlertEvaluator:
             },
         ).all()
         created_ids = {r[0] for r in created}
-        outbox: dict[str, list[Any]] = {k: [] for k in ("ids", "alert_ids", "keys", "targets", "titles", "bodies")}
+        outbox = outbox_columns()
         for alert in alerts:
             if alert["id"] not in created_ids:
                 continue
@@ -319,14 +350,10 @@ class AlertEvaluator:
                 alert["thresholds"],
                 interval,
             )
-            for target in targets_for(self.settings, config, row["notify_targets"]):
+            own = open_personal(self.vault, row["notify_targets_ciphertext"], row["account_id"])
+            for target in targets_for(self.settings, config, own):
                 key = idempotency_key(alert["id"], target)
-                outbox["ids"].append(uuid_utils.uuid7())
-                outbox["alert_ids"].append(alert["id"])
-                outbox["keys"].append(key)
-                outbox["targets"].append(target)
-                outbox["titles"].append(title)
-                outbox["bodies"].append(f"{body}Idempotency-Key: {key}\n")
+                add_outbox_row(outbox, self.vault, key=key, target=target, title=title, body=body, alert_id=alert["id"])
         if outbox["ids"]:
             written = conn.execute(load_sql("insert_outbox"), {"now": now, **outbox}).all()
             counts["outbox_rows"] += len(written)

@@ -99,7 +99,8 @@ def upsert_snapshots(
     source: str = SOURCE_DRIVE,
     granularity: str = "raw",
 ) -> Counter[str]:
-    """One multi-row upsert; counts inserted, updated and unchanged rows."""
+    """One multi-row upsert into the `granularity` series; counts inserted, updated, unchanged and
+    `kept_drive` rows (Reports figures held back where Drive's own daily row is)."""
     counts: Counter[str] = Counter()
     if not rows:
         return counts
@@ -118,9 +119,9 @@ def upsert_snapshots(
             "limit_bytes": [r.quota.limit for r in rows],
         },
     )
-    for (inserted,) in result:
-        counts["inserted" if inserted else "updated"] += 1
-    counts["unchanged"] = len(rows) - counts["inserted"] - counts["updated"]
+    for (outcome,) in result:
+        counts[outcome] += 1
+    counts["unchanged"] = len(rows) - counts["inserted"] - counts["updated"] - counts["kept_drive"]
     return counts
 
 

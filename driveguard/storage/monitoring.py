@@ -18,7 +18,9 @@ from sqlalchemy import Connection, Engine
 
 from driveguard.config import Settings
 from driveguard.errors import InvalidInput
+from driveguard.identity.vault import Vault
 from driveguard.storage.sql import load_sql
+from driveguard.storage.targets import open_config_urls, seal_config_urls
 
 # Apprise schemes Driveguard accepts for alert targets: mail, JSON/form webhooks and the
 # common chat services. Anything else is refused at configuration time, not at 3 a.m.
@@ -198,6 +200,12 @@ def effective_config(settings: Settings, source: Engine | Connection) -> Monitor
         stored = stored_overrides(source)
     values = asdict(base)
     validators = _validators()
+    if "apprise_urls" in stored:  # sealed at rest (migration 0007): opened through the vault
+        opened = open_config_urls(Vault(settings.security.encryption_keys), stored["apprise_urls"])
+        if opened is None:
+            del stored["apprise_urls"]
+        else:
+            stored["apprise_urls"] = opened
     for key, value in stored.items():
         if key in validators:
             try:
@@ -211,9 +219,11 @@ def effective_config(settings: Settings, source: Engine | Connection) -> Monitor
     return config
 
 
-def store(conn: Connection, clean: Mapping[str, Any], *, updated_by: str) -> None:
-    """Upsert validated keys (from `validate_patch`) into `monitoring_config`."""
+def store(conn: Connection, clean: Mapping[str, Any], *, updated_by: str, vault: Vault) -> None:
+    """Upsert validated keys (from `validate_patch`) into `monitoring_config`; apprise URLs are sealed."""
     for key, value in clean.items():
+        if key == "apprise_urls":
+            value = seal_config_urls(vault, value)
         conn.execute(
             load_sql("upsert_monitoring_config"), {"key": key, "value": json.dumps(value), "by": updated_by[:320]}
         )

@@ -22,6 +22,7 @@ from driveguard.audit import RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.errors import Conflict, InvalidInput, Unavailable, UpstreamFailed
+from driveguard.identity.vault import Vault
 from driveguard.storage.monitoring import MonitoringConfig, effective_config, store, validate_patch
 from driveguard.storage.overview import MonitoringStatus, StorageOverview, monitoring_status, overview
 
@@ -127,7 +128,7 @@ class MonitoringService:
             raise InvalidInput("send at least one setting to change")
         clean = validate_patch(patch, effective_config(self.settings, self.engine))
         with self.engine.begin() as conn:
-            store(conn, clean, updated_by=actor)
+            store(conn, clean, updated_by=actor, vault=Vault(self.settings.security.encryption_keys))
             self._audit(actor, context, "monitoring_config", {"operation": "configure", "changed": sorted(clean)}, conn)
         return ConfigChange(sorted(clean), effective_config(self.settings, self.engine).public())
 

@@ -37,8 +37,10 @@ from sqlalchemy import Engine
 from driveguard.backoff import EQUAL_JITTER, Backoff
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
+from driveguard.identity.vault import Vault, VaultError
 from driveguard.storage.monitoring import redact_target
 from driveguard.storage.sql import load_sql
+from driveguard.storage.targets import open_outbox_target
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class OutboxMessage:
     body: str
     attempts: int
     previous_status: str
+    target_error: str | None = None
+    """Why the sealed target could not be opened (unknown key, tampered): the row fails, nothing is sent."""
 
 
 Sender = Callable[[OutboxMessage], "tuple[bool, str | None]"]
@@ -119,6 +123,7 @@ class Dispatcher:
     ) -> None:
         p = settings.pipelines
         self.engine = engine
+        self.vault = Vault(settings.security.encryption_keys)
         self.clock = clock
         self.sender = sender
         self.after_send = after_send
@@ -146,7 +151,15 @@ class Dispatcher:
                     "limit": self.batch_size,
                 },
             ).mappings()
-            return [OutboxMessage(**dict(r)) for r in rows]
+            return [self._opened(dict(r)) for r in rows]
+
+    def _opened(self, row: dict[str, Any]) -> OutboxMessage:
+        """The claimed row with its target opened through the vault (the URL lives only in memory)."""
+        blob = row.pop("target_ciphertext")
+        try:
+            return OutboxMessage(target=open_outbox_target(self.vault, blob, row["id"]), **row)
+        except VaultError as exc:
+            return OutboxMessage(target="", target_error=f"the target cannot be opened: {exc}", **row)
 
     def give_up_stale(self) -> int:
         with self.engine.begin() as conn:
@@ -213,7 +226,10 @@ class Dispatcher:
                 if message.previous_status == "sending":
                     counts["reclaimed"] += 1
                 try:
-                    ok, error = self.sender(message)
+                    if message.target_error is not None:
+                        ok, error = False, message.target_error
+                    else:
+                        ok, error = self.sender(message)
                 except Exception as exc:  # a sender bug must not leave the row claimed
                     ok, error = False, f"{type(exc).__name__}: {exc}"
                     error = _scrub(error, message.target)

@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy import text
 from support.airflow_harness import World, account
+from support.outbox import insert_row
 
 GIB = 1024**3
 
@@ -76,14 +77,8 @@ def test_cleanup_steps_report_their_counts_and_are_idempotent(world: World):
             )
         for status, sent_at in (("sent", now - dt.timedelta(days=40)), ("sent", now - dt.timedelta(days=1)),
                                 ("failed", None)):  # fmt: skip
-            conn.execute(
-                text(
-                    "INSERT INTO notification_outbox (id, idempotency_key, target, title, body, status, sent_at, "
-                    "next_attempt_at, created_at, updated_at) VALUES (:id, :k, 'json://x', 't', 'b', :st, :sent, "
-                    ":now, :now, :now)"
-                ),
-                {"id": uuid.uuid4(), "k": uuid.uuid4().hex, "st": status, "sent": sent_at, "now": now},
-            )
+            insert_row(conn, world.settings, key=uuid.uuid4().hex, at=now, target="json://x", status=status,
+                       sent_at=sent_at)  # fmt: skip
         for occurred, subject in ((now - dt.timedelta(days=400), "old@example.com"), (now, "gone@example.com")):
             conn.execute(
                 text(
@@ -100,7 +95,8 @@ def test_cleanup_steps_report_their_counts_and_are_idempotent(world: World):
 
     assert result.state == "success", result.tasks
     assert result.xcom("delete_dead_sessions") == {"sessions_deleted": 3, "login_states_deleted": 1}
-    assert result.xcom("downsample_snapshots") == {"daily_rows_upserted": 4, "raw_rows_deleted": 92, "chunks": 1}
+    # Every old raw row goes, the 00:00 ones too: the daily series has its own key (account, day, 'daily').
+    assert result.xcom("downsample_snapshots") == {"daily_rows_upserted": 4, "raw_rows_deleted": 96, "chunks": 1}
     assert result.xcom("prune_outbox") == {"outbox_rows_deleted": 1}
     assert result.xcom("prune_audit") == {"audit_rows_deleted": 1}
     partitions = result.xcom("ensure_partitions")

@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from support.airflow_harness import ADMIN_EMAIL, LOGIN_SCOPES, World, account
 from support.clock import FakeClock, FakeTime
 from support.emulator_admin import AdminClient
@@ -41,11 +41,13 @@ def collect(rt: Runtime, interval: Interval) -> dict[str, Any]:
     return pipelines.sum_counts(pipelines.collect_shard(rt, shard) for shard in plan["shards"])
 
 
-def snapshots(world: World, interval: Interval) -> dict[str, dict[str, Any]]:
+def snapshots(world: World, interval: Interval, granularity: str = "raw") -> dict[str, dict[str, Any]]:
     rows = world.rows(
         "SELECT a.email, s.usage_bytes, s.limit_bytes, s.interval_end, s.collected_at, s.source, s.granularity "
-        "FROM storage_snapshot s JOIN google_account a ON a.id = s.account_id WHERE s.interval_start = :start",
+        "FROM storage_snapshot s JOIN google_account a ON a.id = s.account_id "
+        "WHERE s.interval_start = :start AND s.granularity = :granularity",
         start=interval.start,
+        granularity=granularity,
     )
     return {r["email"]: dict(r) for r in rows}
 
@@ -111,10 +113,31 @@ def test_a_reports_backfill_keeps_the_drive_snapshot_of_the_same_interval(shop: 
 
     counts = pipelines.backfill_day(rt, Interval(midnight, midnight + dt.timedelta(days=1)))
 
+    # The hourly rows Drive measured stay exactly as they were; the day is its own (daily) series
+    # beside them, for every account Reports knows: the two never share a key.
     after = snapshots(shop, hour)
     assert after[f"cleo@{domain}"] == measured[f"cleo@{domain}"]  # figures, interval, time and source kept
     assert after[ADMIN_EMAIL] == measured[ADMIN_EMAIL]
+    assert f"dan@{domain}" not in after
     assert {(r["source"], r["granularity"]) for r in measured.values()} == {("drive_about", "raw")}
-    assert (after[f"dan@{domain}"]["usage_bytes"], after[f"dan@{domain}"]["source"]) == (900 * MIB, "reports_usage")
-    assert counts["matched_accounts"] == 3
-    assert (counts["inserted"], counts["updated"], counts["unchanged"]) == (1, 0, 2)
+    daily = snapshots(shop, hour, granularity="daily")
+    assert {e: (r["usage_bytes"], r["source"]) for e, r in daily.items() if e != ADMIN_EMAIL} == {
+        f"cleo@{domain}": (900 * MIB, "reports_usage"),
+        f"dan@{domain}": (900 * MIB, "reports_usage"),
+    }
+    assert counts["matched_accounts"] == 3 and counts["series"] == "daily"
+    assert (counts["inserted"], counts["updated"], counts["unchanged"], counts["kept_drive"]) == (3, 0, 0, 0)
+
+    # Where Drive's own daily figure is (retention's downsampling wrote it), Reports never replaces it.
+    with shop.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE storage_snapshot SET source = 'drive_about', usage_bytes = :u "
+                "WHERE granularity = 'daily' AND account_id = (SELECT id FROM google_account WHERE email = :e)"
+            ),
+            {"u": 5 * GIB, "e": f"cleo@{domain}"},
+        )
+    again = pipelines.backfill_day(rt, Interval(midnight, midnight + dt.timedelta(days=1)))
+    assert (again["inserted"], again["updated"], again["unchanged"], again["kept_drive"]) == (0, 0, 2, 1)
+    kept = snapshots(shop, hour, granularity="daily")[f"cleo@{domain}"]
+    assert (kept["usage_bytes"], kept["source"]) == (5 * GIB, "drive_about")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,19 +18,6 @@ from driveguard.identity.passwords import hash_password
 
 GIB = 1024**3
 OPS_PASSWORD = "ops-password-for-tests"
-
-
-@pytest.fixture(scope="module")
-def airflow_api(harness: Any) -> Iterator[str]:
-    """Airflow's own API server app (core API + simple auth manager) on a free port."""
-    from airflow.api_fastapi.app import create_app as create_airflow_app
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(harness.bag, "dags-folder", None)
-    with serve_asgi(create_airflow_app(apps="core")) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

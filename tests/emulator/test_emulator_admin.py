@@ -39,7 +39,7 @@ def test_bulk_create_of_a_thousand_accounts_is_fast(emu: RunningEmulator) -> Non
     created = emu.admin.upsert_accounts(accounts)
     assert time.monotonic() - started < 5
     assert created["count"] == 1000
-    assert emu.admin.call("GET", "/accounts")["count"] == 1000 + 6
+    assert emu.admin.call("GET", "/accounts")["count"] == 1000 + 7
     grants = emu.admin.grants([a["email"] for a in accounts[:500]], client_id=emu.client_id)
     assert len({g["refresh_token"] for g in grants}) == 500
 
@@ -132,7 +132,7 @@ def test_clock_controls(emu: RunningEmulator) -> None:
 def test_reset_to_an_empty_seed_and_back(emu: RunningEmulator) -> None:
     assert emu.admin.reset("none")["accounts"] == 0
     assert emu.admin.accounts() == {}
-    assert emu.admin.reset("demo")["accounts"] == 6
+    assert emu.admin.reset("demo")["accounts"] == 7
 
 
 def test_stats_reset(emu: RunningEmulator) -> None:
@@ -149,7 +149,7 @@ def test_admin_token_guards_only_the_admin_api() -> None:
         assert httpx.get(base_url + "/_emulator/accounts", headers={"X-Emulator-Admin-Token": "x"}).status_code == 401
         admin = AdminClient(base_url, admin_token="sesame")
         try:
-            assert len(admin.accounts()) == 6
+            assert len(admin.accounts()) == 7
             assert admin.call("GET", "/config")["admin_token"] is True
         finally:
             admin.close()

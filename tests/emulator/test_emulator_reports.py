@@ -133,3 +133,28 @@ def test_bad_max_results_and_page_token(emu: RunningEmulator) -> None:
     assert httpx.get(url, params={"pageToken": "garbage"}, headers=headers).status_code == 400
     assert httpx.get(url, params={"customerId": "C0other"}, headers=headers).status_code == 403
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_partial_day_carries_some_users_and_says_so_on_every_page(emu: RunningEmulator) -> None:
+    service = reports(emu)
+    day, other_day = report_day(emu, 4), report_day(emu, 5)
+    domain = sorted(e for e, a in emu.admin.accounts().items() if a["domain"] == "northwind.example")
+    emu.admin.config(reports_partial_percent=50, reports_partial_dates=day)
+    seen: list[str] = []
+    warnings: list[list[dict[str, Any]]] = []
+    token = None
+    while True:
+        page = service.userUsageReport().get(userKey="all", date=day, maxResults=1, pageToken=token).execute()
+        seen += [r["entity"]["userEmail"] for r in page.get("usageReports", [])]
+        warnings.append(page["warnings"])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert seen == domain[: len(domain) * 50 // 100]
+    assert {w["code"] for page_warnings in warnings for w in page_warnings} == {"PARTIAL_DATA_AVAILABLE"}
+    assert len(warnings) == len(seen)
+    # Another date is complete; once Google catches up, the same date is complete too.
+    assert "warnings" not in service.userUsageReport().get(userKey="all", date=other_day).execute()
+    emu.admin.config(reports_partial_percent=0)
+    complete = service.userUsageReport().get(userKey="all", date=day).execute()
+    assert "warnings" not in complete and len(complete["usageReports"]) == len(domain)

@@ -96,6 +96,16 @@ class AdminClient:
     def rotate_keys(self, **body: Any) -> Any:
         return self.call("POST", "/keys/rotate", body)
 
+    def create_service_account(self, name: str = "backfill", **body: Any) -> dict[str, Any]:
+        """A service account (its keyfile JSON under `keyfile`); `delegated_scopes=[…]` delegates."""
+        result: dict[str, Any] = self.call("POST", "/service-accounts", {"name": name, **body})
+        return result
+
+    def delegate(self, email: str, **body: Any) -> dict[str, Any]:
+        """`delegated_scopes=[…]` replaces the delegation, `grant=[…]` / `withhold=[…]` change it."""
+        result: dict[str, Any] = self.call("PATCH", f"/service-accounts/{email}", body)
+        return result
+
 
 @dataclass
 class RunningEmulator:

@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,13 +23,11 @@ import psutil
 import psycopg
 import pytest
 from support.emulator import sign_in
-from support.servers import free_port
+from support.stack import READY_LINE, database_url, start_launcher, wait_for_line
 
 from driveguard.config import PROJECT_ROOT
 from launcher import embedded
 from launcher.supervisor import port_holders
-
-READY_LINE = "Driveguard is running"
 
 
 def wait_for_overview(api: str, headers: dict[str, str], email: str, within: float) -> dict:
@@ -48,8 +43,19 @@ def wait_for_overview(api: str, headers: dict[str, str], email: str, within: flo
     pytest.fail(f"no collected storage for {email} within {within}s")
 
 
-def database_url(env: dict[str, str]) -> str:
-    return f"postgresql://postgres@/driveguard?host={Path(env['DRIVEGUARD_VAR_DIR']) / 'postgres'}"
+def wait_for_scheduled_collection(env: dict[str, str], within: float) -> None:
+    """Until Airflow's own scheduler has run storage_collect (its tasks record `pipeline_run` rows; the
+    demo seed, which calls the same task bodies directly, records none)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url(env)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pipeline_run WHERE dag_id = 'storage_collect' AND task_id = 'summarize'"
+            ).fetchone()
+        if row and row[0] > 0:
+            return
+        time.sleep(2)
+    pytest.fail(f"Airflow's scheduler recorded no storage_collect run within {within}s")
 
 
 def poll_health(api: str, within: float = 60) -> httpx.Response:
@@ -60,21 +66,6 @@ def poll_health(api: str, within: float = 60) -> httpx.Response:
         if response.json().get("status") == "ok" or time.monotonic() > deadline:
             return response
         time.sleep(1)
-
-
-def start_launcher(env: dict[str, str], log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen[bytes]:
-    """`python -m launcher` as its own session; `sigint_ignored` starts it the way a script's background
-    job is started: with SIGINT inherited as ignored, so Python installs no KeyboardInterrupt handler."""
-    handle = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "launcher"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
-    )
 
 
 class Terminal:
@@ -118,18 +109,6 @@ class Terminal:
     def close(self) -> None:
         self.reader.join(timeout=10)
         os.close(self.master)
-
-
-def wait_for_line(proc: subprocess.Popen[bytes], log: Path, line: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if line in text:
-            return text
-        if proc.poll() is not None:
-            pytest.fail(f"launcher exited early ({proc.returncode}):\n{text}")
-        time.sleep(0.5)
-    pytest.fail(f"launcher not ready in {timeout}s:\n{log.read_text(errors='replace')}")
 
 
 def stack_tree(proc: subprocess.Popen[bytes], env: dict[str, str]) -> list[psutil.Process]:
@@ -205,42 +184,6 @@ def leftovers(stack_env: dict[str, str]):
     embedded.stop(Path(stack_env["DRIVEGUARD_VAR_DIR"]) / "postgres")
 
 
-@pytest.fixture
-def run_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """Var directory and logs of one test, outside pytest's tmp_path (other pytest sessions on the machine
-    prune old tmp_path trees and reset /tmp/pytest-of-<user> to 0700, which would pull the embedded
-    server's directory out from under it: it runs as its own user) and on a short path wherever the
-    checkout lives: the server's Unix socket path must stay under 108 bytes. Kept when the test
-    failed, for its logs (named in the failure)."""
-    root = Path(tempfile.gettempdir()) / "driveguard-system-tests"
-    root.mkdir(mode=0o755, parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-    yield path
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.passed:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def stack_env(run_dir: Path) -> dict[str, str]:
-    api, airflow, emulator = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOOGLE_", "DRIVEGUARD_", "DATABASE"))}
-    env.update(
-        {
-            "DRIVEGUARD_VAR_DIR": str(run_dir / "var"),
-            "DRIVEGUARD_ENV_FILE": str(run_dir / "absent.env"),
-            "API_PORT": str(api),
-            "API_PUBLIC_URL": f"http://127.0.0.1:{api}",
-            "GOOGLE_REDIRECT_URI": f"http://127.0.0.1:{api}/auth/callback",
-            "AIRFLOW_API_URL": f"http://127.0.0.1:{airflow}",
-            "GOOGLE_EMULATOR_URL": f"http://127.0.0.1:{emulator}",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        }
-    )
-    return env
-
-
 @pytest.mark.timeout(600)  # two starts and a scheduled DAG run: slow on a loaded 2-core machine
 def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: dict[str, str], run_dir: Path):
     log = run_dir / "run.log"
@@ -288,10 +231,29 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
         )
         assert detailed.status_code == 200, detailed.text
 
+        # The banner's first line is the front page a newcomer opens: a page, not a 404.
+        front = next(line for line in banner.splitlines() if "Open this" in line).split()[2]
+        page = httpx.get(front, timeout=10)
+        assert page.status_code == 200 and "Sign in with Google" in page.text, page.text[:300]
+        assert httpx.get(f"{api}/admin/login", timeout=10).status_code == 200
+
+        # The demo is not empty: the launcher seeded it (sign-ins, Reports history, one collection)
+        # before it said it was running.
+        admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        assert "demo data ready" in banner, banner
+        overview = httpx.get(f"{api}/api/storage/overview", headers=admin, timeout=15).json()
+        assert overview["totals"]["accounts"] == 7, overview["totals"]
+        assert overview["totals"]["warning"] >= 1 and overview["totals"]["critical"] >= 1, overview["totals"]
+        with psycopg.connect(database_url(stack_env)) as conn:
+            days = conn.execute(
+                "SELECT min(n) FROM (SELECT count(*) AS n FROM storage_snapshot WHERE granularity = 'daily' "
+                "GROUP BY account_id) AS per_account"
+            ).fetchone()
+        assert days is not None and days[0] >= 42, days
+
         # A person signs in through the emulator's consent page; an admin triggers a collection;
         # Airflow's own scheduler runs the DAG and the account's storage shows in the overview.
         assert sign_in(httpx.Client(timeout=30), api, "bob@gmail.com").status_code in (302, 303)
-        admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
         trigger = httpx.post(
             f"{api}/api/storage/monitoring/control",
             headers=admin,
@@ -299,7 +261,8 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_process_behind(stack_env: di
             timeout=30,
         )
         assert trigger.status_code == 202, trigger.text
-        bob = wait_for_overview(api, admin, "bob@gmail.com", within=150)
+        wait_for_scheduled_collection(stack_env, within=150)
+        bob = wait_for_overview(api, admin, "bob@gmail.com", within=30)
         assert bob["level"] == "warning" and bob["usage_bytes"] > 0
         assert ready_after < 180  # the issue: health and the Airflow UI within 3 minutes
         with psycopg.connect(database_url(stack_env), autocommit=True) as conn:

@@ -137,3 +137,20 @@ def test_env_example_documents_exactly_the_variables_settings_read():
 def test_collect_token_threads_default_and_override():
     assert load().pipelines.collect_token_threads == 8
     assert load(COLLECT_TOKEN_THREADS="16").pipelines.collect_token_threads == 16
+
+
+def test_backfill_auth_defaults_to_the_admins_grant_and_service_account_needs_the_admin():
+    settings = load()
+    assert (settings.pipelines.backfill_auth, settings.pipelines.backfill_gcp_conn_id) == (
+        "oauth",
+        "google_cloud_default",
+    )
+    chosen = load(
+        BACKFILL_AUTH="service_account", BACKFILL_GCP_CONN_ID="workspace", GOOGLE_WORKSPACE_ADMIN_EMAIL="a@acme.example"
+    )
+    assert (chosen.pipelines.backfill_auth, chosen.pipelines.backfill_gcp_conn_id) == ("service_account", "workspace")
+    assert any("BACKFILL_AUTH='gam'" in p for p in problems_for(BACKFILL_AUTH="gam"))
+    problems = problems_for(BACKFILL_AUTH="service_account", GOOGLE_WORKSPACE_ADMIN_EMAIL=None)
+    assert any(p.startswith("BACKFILL_AUTH=service_account needs GOOGLE_WORKSPACE_ADMIN_EMAIL") for p in problems)
+    assert load().pipelines.backfill_partial_max_attempts == 8
+    assert any("between" in p for p in problems_for(BACKFILL_PARTIAL_MAX_ATTEMPTS="0"))

@@ -19,4 +19,4 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) due
 WHERE o.id = due.id
-RETURNING o.id, o.idempotency_key, o.target, o.title, o.body, o.attempts, due.previous_status
+RETURNING o.id, o.idempotency_key, o.target_ciphertext, o.title, o.body, o.attempts, due.previous_status

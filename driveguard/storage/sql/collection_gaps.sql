@@ -7,7 +7,7 @@ WHERE a.status = 'active'
   AND a.erasure_requested_at IS NULL
   AND NOT EXISTS (
       SELECT 1 FROM storage_snapshot s
-      WHERE s.account_id = a.id AND s.interval_start = :interval_start
+      WHERE s.account_id = a.id AND s.interval_start = :interval_start AND s.granularity = 'raw'
   )
 ORDER BY a.id
 LIMIT :limit

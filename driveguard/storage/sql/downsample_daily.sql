@@ -1,7 +1,7 @@
 -- Step 1 of downsampling a chunk of accounts: one 'daily' row per account and UTC day before
 -- :cutoff, carrying the day's LAST raw figures (storage is a level, not a flow). Upserted on
--- (account_id, day start): the raw row that sat at 00:00 becomes the daily row; re-running it
--- changes nothing. Step 2 (delete_downsampled_raw) runs in the same transaction.
+-- (account_id, day start, 'daily'): what Drive reported replaces a Reports backfill row of that day;
+-- re-running it changes nothing. Step 2 (delete_downsampled_raw) runs in the same transaction.
 INSERT INTO storage_snapshot AS s (
     account_id, interval_start, interval_end, collected_at, usage_bytes,
     usage_in_drive_bytes, usage_in_trash_bytes, limit_bytes, source, granularity
@@ -19,7 +19,7 @@ FROM (
       AND r.interval_start < :cutoff
     ORDER BY r.account_id, date_trunc('day', r.interval_start, 'UTC'), r.interval_start DESC
 ) d
-ON CONFLICT (account_id, interval_start) DO UPDATE SET
+ON CONFLICT (account_id, interval_start, granularity) DO UPDATE SET
     interval_end = EXCLUDED.interval_end,
     collected_at = EXCLUDED.collected_at,
     usage_bytes = EXCLUDED.usage_bytes,

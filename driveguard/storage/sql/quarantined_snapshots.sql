@@ -9,5 +9,6 @@ SELECT s.account_id,
        END AS reason
 FROM storage_snapshot s
 WHERE s.interval_start = :interval_start
+  AND s.granularity = 'raw'
   AND (s.usage_bytes < 0 OR s.limit_bytes < 0)
 ORDER BY s.account_id

@@ -22,7 +22,8 @@ from api.auth.guards import requires_admin, requires_user
 from driveguard.db.engine import make_engine
 
 # (method, path) -> who may call it: "public" (anyone), "user" (any signed-in caller: a session
-# or an admin token) or "admin" (an admin token only).
+# or an admin token), "own" (like "user", for the caller's own account only) or "admin" (an admin
+# token only).
 EXPECTED_ROLES: dict[tuple[str, str], str] = {
     # Public by design: health checks, the OpenAPI document, the endpoint that takes credentials.
     ("GET", "/api/health"): "public",
@@ -36,12 +37,24 @@ EXPECTED_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/oauth/status"): "user",
     ("POST", "/api/oauth/revoke"): "user",
     ("POST", "/api/oauth/erasure"): "user",
+    ("GET", "/api/storage/me"): "user",
+    # "own": any signed-in caller may ask, but a person only about their own account (403 for
+    # anyone else's, decided by the service); an admin about any.
+    ("GET", "/api/storage/accounts/{account_id:uuid}/history"): "own",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/alerts"): "own",
+    ("GET", "/api/storage/me/preferences"): "user",
+    ("PUT", "/api/storage/me/preferences"): "user",
+    ("GET", "/api/storage/me/grant-notices"): "user",
     # Everyone's accounts, and the storage pipelines: admins only.
     ("GET", "/api/oauth/detailed-status"): "admin",
     ("GET", "/api/storage/overview"): "admin",
+    ("GET", "/api/storage/accounts"): "admin",
     ("GET", "/api/storage/monitoring/status"): "admin",
     ("POST", "/api/storage/monitoring/configure"): "admin",
     ("POST", "/api/storage/monitoring/control"): "admin",
+    ("GET", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("PUT", "/api/storage/accounts/{account_id:uuid}/preferences"): "admin",
+    ("GET", "/api/storage/grant-notices"): "admin",
 }
 
 
@@ -74,7 +87,10 @@ def test_every_served_route_has_its_stated_role():
     served = _served_routes()
     assert served.keys() - EXPECTED_ROLES.keys() == set(), "new /api routes: state who may call them in EXPECTED_ROLES"
     assert EXPECTED_ROLES.keys() - served.keys() == set(), "routes in EXPECTED_ROLES the app no longer serves"
-    wrong = {key: (served[key], role) for key, role in EXPECTED_ROLES.items() if served[key] != role}
+    guard_of = {"own": "user"}  # the guard lets every signed-in caller in; the service checks the account
+    wrong = {
+        key: (served[key], role) for key, role in EXPECTED_ROLES.items() if served[key] != guard_of.get(role, role)
+    }
     assert wrong == {}, "(served guard, expected role) differ"
 
 
@@ -96,12 +112,17 @@ def test_every_api_route_requires_authentication_and_its_role(stack: Stack, meth
     with stack.api(stack.session_token()) as user:
         as_user = [user.request(method, url, json={}), stack.browser.request(method, stack.url + url, json={})]
     for answer in as_user:
-        if role == "admin":
+        if role in ("admin", "own"):
             assert answer.status_code == 403, (method, path, answer.status_code, answer.text)
             assert answer.headers["content-type"].startswith("application/problem+json")
-            assert answer.json()["code"] == "admin-required"
+            assert answer.json()["code"] == ("admin-required" if role == "admin" else "not-your-account")
         else:
             assert answer.status_code not in (401, 403), (method, path, answer.status_code, answer.text)
+    if role == "own":
+        own = re.sub(r"\{account_id:uuid\}", str(stack.account("alice@gmail.com").id), path)
+        with stack.api(stack.session_token()) as user:
+            assert user.request(method, own, json={}).status_code == 200, (method, own)
+        url = own
     with stack.api(stack.admin_token()) as admin:
         as_admin = admin.request(method, url, json={})
     assert as_admin.status_code not in (401, 403, 500), (method, path, as_admin.status_code, as_admin.text)

@@ -59,6 +59,15 @@ def test_the_wheel_ships_every_sql_file_and_an_installed_copy_reads_each_by_name
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
     assert not [n for n in names if n.startswith(("launcher/", "tests/"))], "dev-only code in the wheel"
     assert any(n.startswith("driveguard/db/migrations/versions/") for n in names)
+    # The pages' templates and static files (the vendored Swagger UI and its licence too) are package data.
+    assets = {
+        str(p.relative_to(ROOT))
+        for folder in ("templates", "static")
+        for p in (ROOT / "api" / "pages" / folder).rglob("*")
+        if p.is_file()
+    }
+    assert "api/pages/static/vendor/swagger-ui/LICENSE" in assets and "api/pages/templates/me.html" in assets
+    assert assets <= names, f"missing from the wheel: {sorted(assets - names)}"
 
     # A fresh venv (no system site-packages) gets driveguard from the wheel only. Its dependencies
     # come from the project's venv through a .pth file, which puts them *after* the wheel's copy.

@@ -15,7 +15,7 @@ from driveguard.storage.notifications import Dispatcher, OutboxMessage
 
 def test_a_stale_failure_cannot_overwrite_a_newer_claim(clean_db: Engine, settings: Settings):
     clock = FakeClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
-    enqueue(clean_db, clock, "key-0")
+    enqueue(clean_db, clock, "key-0", settings=settings)
     delivered: list[str] = []
     stale_updates: list[object] = []
 
@@ -53,7 +53,7 @@ def test_a_stale_failure_cannot_overwrite_a_newer_claim(clean_db: Engine, settin
 
 def test_a_dispatcher_that_lost_its_claims_counts_them_and_changes_nothing(clean_db: Engine, settings: Settings):
     clock = FakeClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
-    enqueue(clean_db, clock, "key-0", "key-1")
+    enqueue(clean_db, clock, "key-0", "key-1", settings=settings)
     newer = Dispatcher(settings, clean_db, clock=clock)
     taken_over: list[OutboxMessage] = []
 

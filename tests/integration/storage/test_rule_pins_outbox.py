@@ -5,7 +5,6 @@ the row sent. Real PostgreSQL; deliveries through apprise to a real HTTP receive
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from support.clock import FakeClock
 from support.database import backends_waiting_for_a_lock
-from support.outbox import enqueue, outbox
+from support.outbox import enqueue, outbox, outbox_inserts_crash, set_personal_targets
 from support.receivers import HttpReceiver
 
 from driveguard.config import Settings, load_settings
@@ -45,31 +44,7 @@ def count(engine: Engine, table: str) -> int:
 # -- an alert and its outbox rows: one transaction ----------------------------------------------
 
 
-@contextmanager
-def outbox_inserts_crash(engine: Engine) -> Iterator[None]:
-    """The database refuses every outbox insert, as if the process died right before it."""
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE FUNCTION rule_pin_outbox_crash() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'simulated crash before the outbox write'; END $$"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER rule_pin_outbox_crash BEFORE INSERT ON notification_outbox "
-                "FOR EACH ROW EXECUTE FUNCTION rule_pin_outbox_crash()"
-            )
-        )
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER IF EXISTS rule_pin_outbox_crash ON notification_outbox"))
-            conn.execute(text("DROP FUNCTION IF EXISTS rule_pin_outbox_crash()"))
-
-
-def critical_account(conn: Connection, target: str) -> uuid.UUID:
+def critical_account(conn: Connection, settings: Settings, target: str) -> uuid.UUID:
     account_id = uuid.uuid4()
     conn.execute(
         text(
@@ -78,10 +53,7 @@ def critical_account(conn: Connection, target: str) -> uuid.UUID:
         ),
         {"id": account_id, "sub": "sub-fiona"},
     )
-    conn.execute(
-        text("INSERT INTO monitoring_setting (account_id, notify_targets) VALUES (:id, CAST(:targets AS jsonb))"),
-        {"id": account_id, "targets": json.dumps([target])},
-    )
+    set_personal_targets(conn, settings, account_id, [target])
     conn.execute(
         text(
             "INSERT INTO storage_snapshot (account_id, interval_start, interval_end, usage_bytes, limit_bytes) "
@@ -96,7 +68,7 @@ def test_a_crash_before_the_outbox_write_loses_no_notice(clean_db: Engine, setti
     receiver.clear()
     ensure_partition(clean_db, INTERVAL.start)
     with clean_db.begin() as conn:
-        critical_account(conn, receiver.url("/fiona"))
+        critical_account(conn, settings, receiver.url("/fiona"))
     clock = FakeClock(INTERVAL.end + dt.timedelta(minutes=5))
     evaluator = AlertEvaluator(settings, clean_db, clock=clock)
 
@@ -141,7 +113,7 @@ class HeldOpen:
 def test_two_concurrent_claims_never_return_the_same_row(clean_db: Engine, base_env: dict[str, str]):
     settings = load_settings({**base_env, "NOTIFY_BATCH_SIZE": "2"}, env_file="/dev/null")
     clock = FakeClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
-    enqueue(clean_db, clock, "key-0", "key-1", "key-2", "key-3")
+    enqueue(clean_db, clock, "key-0", "key-1", "key-2", "key-3", settings=settings)
     held = HeldOpen(clean_db)
     first = Dispatcher(settings, held, clock=clock)  # type: ignore[arg-type]
     second = Dispatcher(settings, clean_db, clock=clock)
@@ -183,7 +155,7 @@ def test_two_concurrent_claims_never_return_the_same_row(clean_db: Engine, base_
 
 def test_a_stale_sent_cannot_overwrite_a_newer_claim(clean_db: Engine, settings: Settings):
     clock = FakeClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
-    enqueue(clean_db, clock, "key-0")
+    enqueue(clean_db, clock, "key-0", settings=settings)
     newer = Dispatcher(settings, clean_db, clock=clock)
     taken_over: list[OutboxMessage] = []
 
