@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         template_config=template_config(),
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],
-        state=State({"cookies": services.cookies}),
+        state=State({"cookies": services.cookies, "read_audit": services.identity.read_audit}),
+        on_startup=[services.start],
         on_shutdown=[services.close],
         plugins=[problem_details_plugin()],
         exception_handlers={

@@ -74,6 +74,9 @@ class Services:
             highlights=HighlightsService(settings, engine, reads, clock=clock),
         )
 
+    def start(self) -> None:
+        self.identity.start()
+
     def close(self) -> None:
         self.identity.close()
         self.monitoring.close()

@@ -57,3 +57,11 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with session_factory(engine).begin() as session:
         yield session
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reads: it never commits (its transaction ends with the rollback the pool does
+    on check-in anyway), so a read is not a write in the database's books either."""
+    with session_factory(engine)() as session:
+        yield session

@@ -16,10 +16,10 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from driveguard import audit
-from driveguard.audit import Action, RequestContext
+from driveguard.audit import Action, ReadAudit, RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
-from driveguard.db.engine import transaction
+from driveguard.db.engine import reading, transaction
 from driveguard.db.models import AccountStatus, GoogleAccount
 from driveguard.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from driveguard.identity.accounts import (
@@ -99,9 +99,15 @@ class IdentityService:
         self.sessions = SessionService(settings, clock=clock)
         self.login = LoginService(settings, engine, self.tokens, self.sessions, clock=clock)
         self.admin = AdminAuthService(settings, engine, clock=clock)
+        self.read_audit = ReadAudit(engine)
+
+    def start(self) -> None:
+        """Start the background work of a serving process (the read-audit flusher)."""
+        self.read_audit.start()
 
     def close(self) -> None:
         self.tokens.close()
+        self.read_audit.close()
 
     # -- who is calling ---------------------------------------------------------------------
 
@@ -237,20 +243,20 @@ class IdentityService:
         limit: int,
         offset: int,
     ) -> AccountPage:
-        """One page of every account's grant and session count; audited, as it reads everyone's data."""
-        with transaction(self.engine) as db:
-            page = list_accounts(
-                db, self.sessions, now=self.clock(), status=status, email=email, limit=limit, offset=offset
-            )
-            audit.record(
-                db,
-                action=Action.ADMIN_ACTION,
-                actor=caller.subject,
-                actor_account_id=caller.account_id,
-                context=context,
-                details={"operation": "detailed_status", "status": status, "limit": limit, "offset": offset},
-                at=self.clock(),
-            )
+        """One page of every account's grant and session count; audited, as it reads everyone's data.
+
+        A read: no COMMIT, and its audit row goes through the batched read audit."""
+        now = self.clock()
+        with reading(self.engine) as db:
+            page = list_accounts(db, self.sessions, now=now, status=status, email=email, limit=limit, offset=offset)
+        self.read_audit.note(
+            action=Action.ADMIN_ACTION,
+            actor=caller.subject,
+            actor_account_id=caller.account_id,
+            context=context,
+            details={"operation": "detailed_status", "status": status, "limit": limit, "offset": offset},
+            at=now,
+        )
         return page
 
     def revoke(
