@@ -19,7 +19,7 @@ from driveguard import audit
 from driveguard.audit import Action, ReadAudit, RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
-from driveguard.db.engine import reading, transaction
+from driveguard.db.engine import RequestUnit, reading, transaction
 from driveguard.db.models import AccountStatus, GoogleAccount
 from driveguard.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from driveguard.identity.accounts import (
@@ -111,13 +111,25 @@ class IdentityService:
 
     # -- who is calling ---------------------------------------------------------------------
 
-    def authenticate_session(self, token: str, via: Literal["cookie", "bearer"]) -> Caller | None:
-        """The caller behind a live session token (None when it is unknown, expired or idle)."""
-        with transaction(self.engine) as db:
-            info = self.sessions.authenticate(db, token)
+    def request_unit(self) -> RequestUnit:
+        """A session a request's steps share (see `RequestUnit`)."""
+        return RequestUnit(self.engine)
+
+    def authenticate_session(
+        self, token: str, via: Literal["cookie", "bearer"], *, unit: RequestUnit | None = None
+    ) -> Caller | None:
+        """The caller behind a live session token (None when it is unknown, expired or idle).
+
+        With `unit`, the lookup and its (throttled) activity touch stay in the request's transaction,
+        committed by the request's last step; without, they commit here."""
+        if unit is not None:
+            info = self.sessions.authenticate(unit.session, token)
+        else:
+            with transaction(self.engine) as db:
+                info = self.sessions.authenticate(db, token)
         return Caller.of_session(info, via) if info is not None else None
 
-    def authenticate_bearer(self, credential: str) -> Caller:
+    def authenticate_bearer(self, credential: str, *, unit: RequestUnit | None = None) -> Caller:
         """An admin JWT (three dot-separated parts) or a session token; Unauthenticated names why not."""
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthenticated("unsupported credential", code="unsupported_authorization")
@@ -126,7 +138,7 @@ class IdentityService:
                 return Caller.of_admin(self.admin.verify(credential))
             except AdminAuthError as exc:
                 raise Unauthenticated(str(exc), code=exc.reason) from None
-        caller = self.authenticate_session(credential, "bearer")
+        caller = self.authenticate_session(credential, "bearer", unit=unit)
         if caller is None:
             raise Unauthenticated("unknown or expired session", code="invalid_session")
         return caller
@@ -219,11 +231,14 @@ class IdentityService:
 
     # -- grants and accounts ----------------------------------------------------------------
 
-    def status(self, caller: Caller) -> CallerStatus:
-        """The caller's own grant and live sessions (an admin without a Google account has neither)."""
+    def status(self, caller: Caller, *, unit: RequestUnit | None = None) -> CallerStatus:
+        """The caller's own grant and live sessions (an admin without a Google account has neither).
+
+        With the request's `unit` (the session lookup's), this is the request's last step: one
+        transaction for the whole request."""
         if caller.account_id is None:
             return CallerStatus(caller, None, [], needs_consent=False)
-        with transaction(self.engine) as db:
+        with unit.last_step() if unit is not None else transaction(self.engine) as db:
             account = db.get(GoogleAccount, caller.account_id)
             if account is None:
                 return CallerStatus(caller, None, [], needs_consent=False)
