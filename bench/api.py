@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -231,7 +232,50 @@ def drive(url: str, headers: dict[str, str], connections: int, warmup: float, du
     return asyncio.run(_drive(url, headers, connections, warmup, duration))
 
 
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if number is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return round(float(number[1]) * _UNITS[number[2]], 2)
+
+
+def measure_wrk(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, float | int]:
+    """wrk (C, epoll) as the load process: a warm-up run, then the measured one with its latency
+    distribution. Whole seconds: wrk's durations are integers."""
+    threads = max(1, min(args.connections, args.load_processes))
+    base = ["wrk", f"-t{threads}", f"-c{args.connections}", "--timeout", "30s"]
+    for name, value in headers.items():
+        base += ["-H", f"{name}: {value}"]
+    if args.warmup >= 0.5:
+        subprocess.run([*base, f"-d{round(args.warmup)}s", url], check=True, capture_output=True)  # noqa: S603
+    seconds = max(1, round(args.duration))
+    output = subprocess.run(  # noqa: S603 - wrk with our arguments
+        [*base, f"-d{seconds}s", "--latency", url], check=True, capture_output=True, text=True
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(failed[1]) if failed else 0
+    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    if total is None or rate is None or set(percentiles) != {"50", "99"}:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    return {
+        "requests": int(total[1]),
+        "errors": errors,
+        "p50_ms": _ms(percentiles["50"]),
+        "p99_ms": _ms(percentiles["99"]),
+        "rps": round(float(rate[1]), 1),
+    }
+
+
 def measure(pool: Any, url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, float | int]:
+    if args.client == "wrk":
+        return measure_wrk(url, headers, args)
     per_process = max(1, args.connections // args.load_processes)
     runs = [
         pool.apply_async(drive, (url, headers, per_process, args.warmup, args.duration))
@@ -315,14 +359,17 @@ def explain(env: dict[str, str], table: dict[str, Any], out: Path) -> dict[str, 
 
     event.listen(engine, "before_cursor_execute", capture)
     seq_scans: dict[str, list[str]] = {}
+    failures: dict[str, str] = {}
     out.mkdir(parents=True, exist_ok=True)
     with TestClient(create_app(settings, engine)) as client:
         for name, (path, headers) in table.items():
             if name == CEILING:
                 continue
             captured.clear()
-            client.get(path, headers=headers).raise_for_status()
+            answer = client.get(path, headers=headers)
             statements = list(captured)
+            if answer.status_code != 200:  # say so beside the plans rather than lose the whole run
+                failures[name] = f"{answer.status_code}: {answer.text[:300]}"
             event.remove(engine, "before_cursor_execute", capture)
             plans: list[str] = []
             with engine.connect() as conn:
@@ -333,9 +380,10 @@ def explain(env: dict[str, str], table: dict[str, Any], out: Path) -> dict[str, 
                     seq_scans[name] = seq_scans.get(name, []) + [line.strip() for line in plan if "Seq Scan" in line]
                 conn.rollback()
             event.listen(engine, "before_cursor_execute", capture)
-            (out / f"{name}.txt").write_text(f"GET {path}\n\n" + "\n\n----\n\n".join(plans) + "\n")
+            failed = f"ANSWERED {failures[name]}\n\n" if name in failures else ""
+            (out / f"{name}.txt").write_text(f"GET {path}\n\n{failed}" + "\n\n----\n\n".join(plans) + "\n")
     engine.dispose()
-    return seq_scans
+    return {"seq_scans": seq_scans, "failed": failures}
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -369,7 +417,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name, (path, headers) in table.items():
                 figures[name] = measure(pool, base + path, headers, args)
                 print(f"{name:24} {figures[name]}", flush=True)
-        seq_scans = explain(env, table, args.out.parent / "api-explain")
+        explained = explain(env, table, args.out.parent / "api-explain")
     finally:
         if server is not None:
             server.terminate()
@@ -383,10 +431,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "connections": args.connections,
         "load_processes": args.load_processes,
+        "client": args.client,
         "duration_s": args.duration,
         **loaded,
         "routes": figures,
-        "seq_scans": seq_scans,
+        "seq_scans": explained["seq_scans"],
+        "explain_failed": explained["failed"],
     }
 
 
@@ -412,7 +462,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-hours", type=int, default=48, help="hourly raw rows (the retention window's tail)")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--load-processes", type=int, default=1)
+    p.add_argument("--load-processes", type=int, default=2, help="async clients' processes, or wrk's threads")
+    p.add_argument(
+        "--client",
+        choices=["auto", "wrk", "httpx"],
+        default="auto",
+        help="the load tool: wrk when on PATH (auto), else async httpx clients in their own processes",
+    )
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -423,13 +479,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.full:
         args.accounts = 100_000
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "httpx"
     result = run(args)
     record(result, args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "routes"}, indent=2))
     print(f"{'route':24} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'ratio':>7}")
     for name, figure in result["routes"].items():
         print(f"{name:24} {figure['p50_ms']:8} {figure['p99_ms']:8} {figure['rps']:8} {figure['ratio_to_ceiling']:7}")
-    errors = sum(figure["errors"] for figure in result["routes"].values())
+    errors = sum(figure["errors"] for figure in result["routes"].values()) + len(result["explain_failed"])
     return 0 if errors == 0 else 1
 
 
