@@ -255,7 +255,7 @@ def measure_wrk(url: str, headers: dict[str, str], args: argparse.Namespace) -> 
     output = subprocess.run(  # noqa: S603 - wrk with our arguments
         [*base, f"-d{seconds}s", "--latency", url], check=True, capture_output=True, text=True
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
