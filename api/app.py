@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from typing import Any
+
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from api.auth.admin_token import AdminTokenController
 from api.auth.controller import AuthController
@@ -23,12 +26,21 @@ from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings, get_settings
 from driveguard.db.engine import get_engine
-from driveguard.errors import DriveguardError
+from driveguard.errors import DriveguardError, Unavailable
+
+
+def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    """A pooled connection the server dropped (a PostgreSQL restart) fails its request with a 503
+    to retry: the pool does no pre-ping round trip per checkout, and SQLAlchemy has already
+    invalidated the pool, so the next request connects afresh. Anything else is a 500."""
+    if exc.connection_invalidated:
+        return domain_error(request, Unavailable("The database connection was reset; try again.", retry_after=1))
+    return unexpected_error(request, exc)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None, *, clock: Clock = utcnow) -> Litestar:
     settings = settings or get_settings()
-    engine = engine or get_engine(settings)
+    engine = engine or get_engine(settings, pre_ping=False)  # see make_engine: the errors path handles drops
     services = Services.build(settings, engine, clock=clock)
     return Litestar(
         route_handlers=[
@@ -44,11 +56,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         template_config=template_config(),
         dependencies=services.dependencies(),
         middleware=[DefineMiddleware(CallerMiddleware, identity=services.identity, cookies=services.cookies)],
-        state=State({"cookies": services.cookies}),
+        state=State({"cookies": services.cookies, "read_audit": services.identity.read_audit}),
+        on_startup=[services.start],
         on_shutdown=[services.close],
         plugins=[problem_details_plugin()],
         exception_handlers={
             DriveguardError: domain_error,
+            DBAPIError: database_error,
             NotFoundException: not_found,
             MethodNotAllowedException: not_found,
             Exception: unexpected_error,

@@ -12,10 +12,11 @@ from litestar.di import Provide
 from sqlalchemy import Engine
 
 from api.auth.cookies import CookiePolicy
-from api.auth.middleware import caller_of
+from api.auth.middleware import REQUEST_UNIT, caller_of
 from driveguard.audit import RequestContext
 from driveguard.clock import Clock
 from driveguard.config import Settings
+from driveguard.db.engine import RequestUnit
 from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
@@ -43,6 +44,12 @@ def signed_in_caller(request: Request[Any, Any, Any]) -> Caller:
 
 def optional_caller(request: Request[Any, Any, Any]) -> Caller | None:
     return caller_of(request)
+
+
+def request_unit(request: Request[Any, Any, Any]) -> RequestUnit | None:
+    """The session lookup's open transaction, on routes that continue it (`opt={REQUEST_UNIT: True}`)."""
+    unit = request.scope.get(REQUEST_UNIT)  # type: ignore[call-overload]
+    return unit if isinstance(unit, RequestUnit) and unit.open else None
 
 
 @dataclass
@@ -74,6 +81,9 @@ class Services:
             highlights=HighlightsService(settings, engine, reads, clock=clock),
         )
 
+    def start(self) -> None:
+        self.identity.start()
+
     def close(self) -> None:
         self.identity.close()
         self.monitoring.close()
@@ -86,6 +96,7 @@ class Services:
             "context": request_context,
             "caller": signed_in_caller,
             "maybe_caller": optional_caller,
+            "unit": request_unit,
         }
         return {
             "settings": constant(self.settings),

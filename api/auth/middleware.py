@@ -15,15 +15,19 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.cookies import CookiePolicy, cookie_value
+from driveguard.db.engine import RequestUnit
 from driveguard.errors import Unauthenticated
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNAUTHENTICATED_PATHS = ["^/api/health", "^/api/docs", "^/static/"]
+REQUEST_UNIT = "driveguard_request_unit"
+"""A route's `opt` key (and the scope key): the route's handler continues the session lookup's
+transaction through the `request_unit` dependency and ends it (see `RequestUnit`)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class CallerMiddleware(AbstractAuthenticationMiddleware):
         self.identity = identity
         self.cookies = cookies
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            unit = scope.pop(REQUEST_UNIT, None)  # type: ignore[misc]
+            if isinstance(unit, RequestUnit) and unit.open:  # the handler did not end it (a guard refused, an error)
+                await anyio.to_thread.run_sync(unit.finish)
+
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         authorization = connection.headers.get("authorization")
         if authorization is not None:
@@ -59,7 +71,7 @@ class CallerMiddleware(AbstractAuthenticationMiddleware):
             if scheme.lower() != "bearer":
                 return AuthenticationResult(None, AuthState("unsupported_authorization"))
             try:
-                caller = await anyio.to_thread.run_sync(self.identity.authenticate_bearer, credential.strip())
+                caller = await anyio.to_thread.run_sync(self._bearer_caller, credential.strip(), connection.scope)
             except Unauthenticated as exc:
                 return AuthenticationResult(None, AuthState(exc.code))
             return AuthenticationResult(caller, AuthState())
@@ -68,8 +80,38 @@ class CallerMiddleware(AbstractAuthenticationMiddleware):
             return AuthenticationResult(None, AuthState())
         if connection.scope.get("method", "GET") not in SAFE_METHODS and _cross_site(connection):
             return AuthenticationResult(None, AuthState("cross_site_request"))
-        caller = await anyio.to_thread.run_sync(self.identity.authenticate_session, token, "cookie")
+        caller = await anyio.to_thread.run_sync(self._session_caller, token, connection.scope)
         return AuthenticationResult(caller, AuthState(None if caller else "session_expired"))
+
+    def _unit_for(self, scope: Scope) -> RequestUnit | None:
+        """A request unit when the route continues the lookup's transaction (`opt={REQUEST_UNIT: True}`)."""
+        handler = scope.get("route_handler")
+        if handler is None or not handler.opt.get(REQUEST_UNIT):
+            return None
+        unit = self.identity.request_unit()
+        scope[REQUEST_UNIT] = unit  # type: ignore[literal-required]
+        return unit
+
+    def _session_caller(self, token: str, scope: Scope) -> Caller | None:
+        unit = self._unit_for(scope)
+        try:
+            caller = self.identity.authenticate_session(token, "cookie", unit=unit)
+        except BaseException:
+            if unit is not None:
+                unit.close()
+            raise
+        if caller is None and unit is not None:
+            unit.close()
+        return caller
+
+    def _bearer_caller(self, credential: str, scope: Scope) -> Caller:
+        unit = self._unit_for(scope) if credential.count(".") != 2 else None  # admin JWTs need no database
+        try:
+            return self.identity.authenticate_bearer(credential, unit=unit)
+        except BaseException:
+            if unit is not None:
+                unit.close()
+            raise
 
 
 def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:

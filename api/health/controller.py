@@ -44,3 +44,8 @@ class HealthController(Controller):
     def health(self, settings: Settings, engine: Engine) -> Response[HealthResponse]:
         report = msgspec.convert(run_checks(settings, engine), HealthResponse)
         return Response(report, status_code=200 if report.healthy else 503)
+
+    @get("/live", summary="Liveness: the process answers (no dependency is asked)", **PUBLIC)
+    async def live(self) -> dict[str, str]:
+        """For process supervisors, and the benchmark's ceiling: the framework's cost and nothing else."""
+        return {"status": "ok"}

@@ -10,6 +10,7 @@ from typing import Annotated
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
+from api.auth.middleware import REQUEST_UNIT
 from api.auth.pages import NO_STORE
 from api.oauth.schemas import (
     DetailedStatusResponse,
@@ -21,6 +22,7 @@ from api.oauth.schemas import (
 )
 from api.openapi import ADMIN, USER, with_problems
 from driveguard.audit import RequestContext
+from driveguard.db.engine import RequestUnit
 from driveguard.identity.accounts import MAX_PAGE, AccountStatusName
 from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
@@ -37,10 +39,12 @@ class OAuthController(Controller):
         sync_to_thread=True,
         summary="The caller's session and Google grant",
         description="Account email, grant status, scopes, token expiry, session expiry and idle expiry. Never tokens.",
+        opt={REQUEST_UNIT: True},
         **USER,
     )
-    def status(self, identity: IdentityService, caller: Caller) -> Response[StatusResponse]:
-        return Response(StatusResponse.of(identity.status(caller), REAUTH_URL), headers=NO_STORE)
+    def status(self, identity: IdentityService, caller: Caller, unit: RequestUnit | None) -> Response[StatusResponse]:
+        # One transaction per request: the session lookup's, continued and committed here.
+        return Response(StatusResponse.of(identity.status(caller, unit=unit), REAUTH_URL), headers=NO_STORE)
 
     @get(
         "/detailed-status",

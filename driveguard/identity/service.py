@@ -16,10 +16,10 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from driveguard import audit
-from driveguard.audit import Action, RequestContext
+from driveguard.audit import Action, ReadAudit, RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
-from driveguard.db.engine import transaction
+from driveguard.db.engine import RequestUnit, reading, transaction
 from driveguard.db.models import AccountStatus, GoogleAccount
 from driveguard.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from driveguard.identity.accounts import (
@@ -99,19 +99,37 @@ class IdentityService:
         self.sessions = SessionService(settings, clock=clock)
         self.login = LoginService(settings, engine, self.tokens, self.sessions, clock=clock)
         self.admin = AdminAuthService(settings, engine, clock=clock)
+        self.read_audit = ReadAudit(engine)
+
+    def start(self) -> None:
+        """Start the background work of a serving process (the read-audit flusher)."""
+        self.read_audit.start()
 
     def close(self) -> None:
         self.tokens.close()
+        self.read_audit.close()
 
     # -- who is calling ---------------------------------------------------------------------
 
-    def authenticate_session(self, token: str, via: Literal["cookie", "bearer"]) -> Caller | None:
-        """The caller behind a live session token (None when it is unknown, expired or idle)."""
-        with transaction(self.engine) as db:
-            info = self.sessions.authenticate(db, token)
+    def request_unit(self) -> RequestUnit:
+        """A session a request's steps share (see `RequestUnit`)."""
+        return RequestUnit(self.engine)
+
+    def authenticate_session(
+        self, token: str, via: Literal["cookie", "bearer"], *, unit: RequestUnit | None = None
+    ) -> Caller | None:
+        """The caller behind a live session token (None when it is unknown, expired or idle).
+
+        With `unit`, the lookup and its (throttled) activity touch stay in the request's transaction,
+        committed by the request's last step; without, they commit here."""
+        if unit is not None:
+            info = self.sessions.authenticate(unit.session, token)
+        else:
+            with transaction(self.engine) as db:
+                info = self.sessions.authenticate(db, token)
         return Caller.of_session(info, via) if info is not None else None
 
-    def authenticate_bearer(self, credential: str) -> Caller:
+    def authenticate_bearer(self, credential: str, *, unit: RequestUnit | None = None) -> Caller:
         """An admin JWT (three dot-separated parts) or a session token; Unauthenticated names why not."""
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthenticated("unsupported credential", code="unsupported_authorization")
@@ -120,7 +138,7 @@ class IdentityService:
                 return Caller.of_admin(self.admin.verify(credential))
             except AdminAuthError as exc:
                 raise Unauthenticated(str(exc), code=exc.reason) from None
-        caller = self.authenticate_session(credential, "bearer")
+        caller = self.authenticate_session(credential, "bearer", unit=unit)
         if caller is None:
             raise Unauthenticated("unknown or expired session", code="invalid_session")
         return caller
@@ -213,11 +231,14 @@ class IdentityService:
 
     # -- grants and accounts ----------------------------------------------------------------
 
-    def status(self, caller: Caller) -> CallerStatus:
-        """The caller's own grant and live sessions (an admin without a Google account has neither)."""
+    def status(self, caller: Caller, *, unit: RequestUnit | None = None) -> CallerStatus:
+        """The caller's own grant and live sessions (an admin without a Google account has neither).
+
+        With the request's `unit` (the session lookup's), this is the request's last step: one
+        transaction for the whole request."""
         if caller.account_id is None:
             return CallerStatus(caller, None, [], needs_consent=False)
-        with transaction(self.engine) as db:
+        with unit.last_step() if unit is not None else transaction(self.engine) as db:
             account = db.get(GoogleAccount, caller.account_id)
             if account is None:
                 return CallerStatus(caller, None, [], needs_consent=False)
@@ -237,20 +258,20 @@ class IdentityService:
         limit: int,
         offset: int,
     ) -> AccountPage:
-        """One page of every account's grant and session count; audited, as it reads everyone's data."""
-        with transaction(self.engine) as db:
-            page = list_accounts(
-                db, self.sessions, now=self.clock(), status=status, email=email, limit=limit, offset=offset
-            )
-            audit.record(
-                db,
-                action=Action.ADMIN_ACTION,
-                actor=caller.subject,
-                actor_account_id=caller.account_id,
-                context=context,
-                details={"operation": "detailed_status", "status": status, "limit": limit, "offset": offset},
-                at=self.clock(),
-            )
+        """One page of every account's grant and session count; audited, as it reads everyone's data.
+
+        A read: no COMMIT, and its audit row goes through the batched read audit."""
+        now = self.clock()
+        with reading(self.engine) as db:
+            page = list_accounts(db, self.sessions, now=now, status=status, email=email, limit=limit, offset=offset)
+        self.read_audit.note(
+            action=Action.ADMIN_ACTION,
+            actor=caller.subject,
+            actor_account_id=caller.account_id,
+            context=context,
+            details={"operation": "detailed_status", "status": status, "limit": limit, "offset": offset},
+            at=now,
+        )
         return page
 
     def revoke(

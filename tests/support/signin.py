@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, func, select
 
+from driveguard.audit import ReadAudit
 from driveguard.config import Settings
 from driveguard.db.engine import transaction
 from driveguard.db.models import AuditLog, GoogleAccount, OAuthLoginState, UserSession
@@ -56,6 +57,8 @@ class Stack:
     emu: GoogleEmulator
     browser: httpx.Client
     sleeps: Sleeps
+    read_audit: ReadAudit | None = None
+    """The API's buffered audit of reads, flushed before the audit log is read."""
 
     def token_service(self, **kwargs: Any) -> TokenService:
         """A token service like a DAG task would build: same settings, database and clock."""
@@ -86,6 +89,8 @@ class Stack:
         }
 
     def audit_actions(self) -> list[str]:
+        if self.read_audit is not None:
+            self.read_audit.flush()
         with transaction(self.engine) as db:
             return list(db.scalars(select(AuditLog.action).order_by(AuditLog.id)))
 

@@ -31,8 +31,9 @@ def serve_site(emu: GoogleEmulator, engine: Engine, base_env: dict[str, str], **
     settings = load_settings(deployment_env(base_env, emu.url, url, **extra_env), env_file="/dev/null")
     emu.register_client(f"{url}/auth/callback")
     clock = OffsetClock()
-    with serve_asgi(create_app(settings, engine, clock=clock), port=port), httpx.Client(timeout=30) as browser:
-        yield Stack(url, settings, engine, clock, emu, browser, Sleeps())
+    app = create_app(settings, engine, clock=clock)
+    with serve_asgi(app, port=port), httpx.Client(timeout=30) as browser:
+        yield Stack(url, settings, engine, clock, emu, browser, Sleeps(), app.state.read_audit)
 
 
 class _Refs(HTMLParser):

@@ -35,12 +35,13 @@ def make_stack(emu: GoogleEmulator, clean_db: Engine, base_env: dict[str, str]) 
         settings = load_settings(deployment_env(base_env, emu.url, url, **extra_env), env_file="/dev/null")
         emu.register_client(f"{url}/auth/callback")
         clock = OffsetClock()
-        server = serve_asgi(create_app(settings, clean_db, clock=clock), port=port)
+        app = create_app(settings, clean_db, clock=clock)
+        server = serve_asgi(app, port=port)
         served = server.__enter__()
         assert served == url
         browser = httpx.Client(timeout=30)
         stops.append(lambda: (browser.close(), server.__exit__(None, None, None)))
-        return Stack(url, settings, clean_db, clock, emu, browser, Sleeps())
+        return Stack(url, settings, clean_db, clock, emu, browser, Sleeps(), app.state.read_audit)
 
     yield start
     for stop in reversed(stops):

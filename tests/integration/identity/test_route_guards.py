@@ -27,6 +27,7 @@ from driveguard.db.engine import make_engine
 EXPECTED_ROLES: dict[tuple[str, str], str] = {
     # Public by design: health checks, the OpenAPI document, the endpoint that takes credentials.
     ("GET", "/api/health"): "public",
+    ("GET", "/api/health/live"): "public",
     ("POST", "/api/auth/token"): "public",
     ("GET", "/api/docs"): "public",
     ("GET", "/api/docs/swagger"): "public",
