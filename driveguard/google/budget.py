@@ -13,10 +13,11 @@ never exceed the budget. Bookings are monotone, so every window is checked when 
 booked: no 1-second window ever holds more than the budget. Batches are sized to what one window
 allows (`parts_allowed`), never more, so nothing bursts past the budget.
 
-The rate adapts for everyone at once: a rate-limit answer halves the shared multiplier (once per
-window, so the 429s of one overrun count once), clean parts raise it additively back to 1.0
-(steady recovery), and it never drops below `MIN_MULTIPLIER` (at least one part per window, never
-starvation). Times are epoch seconds from an injectable clock (processes on one machine share
+The rate adapts for everyone at once: a rate-limit answer cuts the shared multiplier by 30 % (once
+per window, so the 429s of one overrun count once), clean parts raise it additively back to 1.0
+within 5 s of clean sending (steady recovery; halving with a 10 s climb cost a third of the
+pace when a neighbour bursts now and then), and it never drops below `MIN_MULTIPLIER` (at least
+one part per window, never starvation). Times are epoch seconds from an injectable clock (processes on one machine share
 it; across machines NTP keeps them within milliseconds), sleep is injectable too.
 """
 
@@ -37,8 +38,8 @@ T = TypeVar("T")
 
 DRIVE_BUDGET = "google_drive"
 MIN_MULTIPLIER = 0.05
-THROTTLE_FACTOR = 0.5
-RECOVERY_SECONDS = 10.0
+THROTTLE_FACTOR = 0.7
+RECOVERY_SECONDS = 5.0
 """Clean parts worth this many seconds of the full budget take the multiplier from 0 back to 1."""
 WINDOW_SECONDS = 1.04
 """Google's window is one second; 40 ms of margin absorb the jitter between a send's booked time and
@@ -112,7 +113,7 @@ class WindowSchedule:
                 return
 
     def throttle(self, now: float, window: float = WINDOW_SECONDS) -> bool:
-        """Halve the multiplier unless it was already halved within the last window."""
+        """Cut the multiplier unless it was already cut within the last window."""
         if self.last_throttle_at is not None and now - self.last_throttle_at < window:
             return False
         self.multiplier = max(MIN_MULTIPLIER, self.multiplier * THROTTLE_FACTOR)
@@ -202,7 +203,7 @@ class _Budget:
         return waited
 
     def throttle(self) -> None:
-        """Google said "slow down": halve the shared rate (once per window for everyone)."""
+        """Google said "slow down": cut the shared rate (once per window for everyone)."""
         now = self.clock()
         if self._with_schedule(lambda s: s.throttle(now, self.window)):
             self.stats.throttles += 1

@@ -95,17 +95,17 @@ def test_a_lone_client_gets_the_whole_budget(clean_db: Engine):
     assert limiter.stats.acquired == 1000 and limiter.stats.waits == 19
 
 
-def test_a_429_halves_the_rate_for_every_client_and_it_recovers_steadily(clean_db: Engine):
+def test_a_429_cuts_the_rate_for_every_client_and_it_recovers_steadily(clean_db: Engine):
     fake = SharedFakeTime(9_000.0)
     name = f"test-{uuid.uuid4()}"
     first, second = budget(clean_db, fake, name), budget(clean_db, fake, name)
     first.throttle()
-    assert (first.multiplier, second.multiplier) == (0.5, 0.5)
-    assert second.parts_allowed() == 25, "the other client slowed down too"
+    assert (first.multiplier, second.multiplier) == (0.7, 0.7)
+    assert second.parts_allowed() == 35, "the other client slowed down too"
     second.throttle()  # the same overrun's 429s, seen by the other client within the window
-    assert second.multiplier == 0.5 and second.stats.throttles == 0
-    for expected in (0.6, 0.7, 0.8, 0.9, 1.0):
-        second.recover(50)  # one second's worth of clean parts gives back a tenth
+    assert second.multiplier == 0.7 and second.stats.throttles == 0
+    for expected in (0.8, 0.9, 1.0):
+        second.recover(25)  # half a second's worth of clean parts gives back a tenth
         assert first.multiplier == pytest.approx(expected)
     first.recover(50)
     assert first.multiplier == 1.0 and first.parts_allowed() == 50

@@ -54,13 +54,13 @@ def test_interleaved_clients_never_exceed_the_budget_in_any_second():
     assert max_in_any_second(sends) == 50
 
 
-def test_a_rate_limit_halves_the_rate_once_per_window_recovers_linearly_and_never_starves():
+def test_a_rate_limit_cuts_the_rate_once_per_window_recovers_linearly_and_never_starves():
     schedule = WindowSchedule()
-    assert schedule.throttle(10.0) is True and schedule.multiplier == 0.5
-    assert schedule.throttle(10.5) is False and schedule.multiplier == 0.5, "one overrun's 429s count once"
-    assert schedule.allowance(50, schedule.multiplier) == 25
-    schedule.recover(50, per_second=50)  # one second's worth of clean parts: +0.1
-    assert schedule.multiplier == pytest.approx(0.6)
+    assert schedule.throttle(10.0) is True and schedule.multiplier == 0.7
+    assert schedule.throttle(10.5) is False and schedule.multiplier == 0.7, "one overrun's 429s count once"
+    assert schedule.allowance(50, schedule.multiplier) == 35
+    schedule.recover(50, per_second=50)  # one second's worth of clean parts: +0.2 (back in 5 s)
+    assert schedule.multiplier == pytest.approx(0.9)
     schedule.recover(10_000, per_second=50)
     assert schedule.multiplier == 1.0
     for k in range(20):
