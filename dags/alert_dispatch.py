@@ -3,7 +3,8 @@
 First `grant_notices` queues the notices of grants that died (`reauth_required`) or came back
 since the last run (one per account and episode, in the outbox); then `dispatch` delivers, also
 when `grant_notices` failed (its failure goes to ops through the failure callback): a broken
-grant sweep must not hold back storage alerts.
+grant sweep must not hold back storage alerts. `notices_queued`, a leaf after `grant_notices`,
+keeps such a run failed: a run that missed work is never green.
 
 Rows are claimed with FOR UPDATE SKIP LOCKED and marked `sending` before the send, `sent`
 after it; failures stay visible as `failed` and are retried with capped backoff. The counts
@@ -42,7 +43,15 @@ def alert_dispatch() -> None:
 
         return record(pipelines.dispatch_notifications(runtime()))
 
-    grant_notices() >> dispatch()
+    @task(retries=0)
+    def notices_queued(counts: dict) -> dict:
+        """A leaf that runs only when the grant sweep succeeded: `dispatch` runs either way, so this is
+        what carries a failed sweep into the run's state."""
+        return counts
+
+    notices = grant_notices()
+    notices >> dispatch()
+    notices_queued(notices)
 
 
 alert_dispatch()

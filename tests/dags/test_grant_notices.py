@@ -128,3 +128,17 @@ def test_one_notice_per_lost_grant_however_often_the_pipelines_run_and_one_recov
         ("recovered", hook, "sent"), ("recovered", mail, "sent"), ("recovered", mail, "sent"),
     ]  # fmt: skip
     assert service.notices(ids["carol@example.com"]) == []
+
+
+def test_a_failed_grant_sweep_still_lets_alerts_out_but_fails_the_run(world: World):
+    world.seed([account("dave@example.com", usage=GIB)])
+
+    def sweep_breaks(context: Any) -> None:
+        raise RuntimeError("grant sweep broke")
+
+    run = world.harness.run("alert_dispatch", before_each_try={"grant_notices": sweep_breaks})
+    assert run.task_state("grant_notices") == "failed"
+    assert run.task_state("dispatch") == "success", "storage alerts are not held back"
+    assert run.task_state("notices_queued") == "upstream_failed"
+    assert run.state == "failed", "a run that missed work is never green"
+    assert world.harness.run("alert_dispatch").state == "success"  # the next run is whole again
