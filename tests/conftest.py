@@ -210,3 +210,17 @@ def harness(
             else:
                 os.environ[key] = value
         pg_server.drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def airflow_api(harness: Harness) -> Iterator[str]:
+    """Airflow's own API server app (core API + simple auth manager) on a free port, with the
+    harness's DAGs: for the DAG tests that control Airflow through its REST API, and the browser's."""
+    from airflow.api_fastapi.app import create_app as create_airflow_app
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(harness.bag, "dags-folder", None)
+    with serve_asgi(create_airflow_app(apps="core")) as url:
+        yield url

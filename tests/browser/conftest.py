@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from support.airflow_harness import AIRFLOW_PASSWORD, AIRFLOW_USER, Harness
+from support.airflow_harness import AIRFLOW_PASSWORD, AIRFLOW_USER
 from support.browser import Tab
 from support.emulator import GoogleEmulator
-from support.servers import serve_asgi
 from support.signin import Stack
 from support.site import serve_site
 
@@ -33,19 +32,6 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def airflow_api_server(harness: Harness) -> Iterator[str]:
-    """Airflow's own API server app (core API + simple auth manager) on a free port, with the DAGs."""
-    from airflow.api_fastapi.app import create_app as create_airflow_app
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(harness.bag, "dags-folder", None)
-    with serve_asgi(create_airflow_app(apps="core")) as url:
-        yield url
-
-
 @pytest.fixture
 def site(
     request: pytest.FixtureRequest, google_emulator: GoogleEmulator, clean_db: Engine, base_env: dict[str, str]
@@ -54,7 +40,7 @@ def site(
     API behind it (otherwise Airflow is unreachable, as the pages must also handle)."""
     extra: dict[str, str] = {}
     if getattr(request, "param", None) == "airflow":
-        url = request.getfixturevalue("airflow_api_server")
+        url = request.getfixturevalue("airflow_api")
         extra = {"AIRFLOW_API_URL": url, "AIRFLOW_USERNAME": AIRFLOW_USER, "AIRFLOW_PASSWORD": AIRFLOW_PASSWORD}
     google_emulator.reset()
     with serve_site(google_emulator, clean_db, base_env, **extra) as stack:

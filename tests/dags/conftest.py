@@ -3,7 +3,6 @@ fixture of tests/conftest.py, shared with the browser tests; how it works: `supp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy import Engine
 from support.airflow_harness import Harness, World
 from support.emulator_admin import AdminClient
 from support.receivers import HttpReceiver
-from support.servers import serve_asgi
 
 from driveguard.config import Settings
 
@@ -33,16 +31,3 @@ def world(
     for key, value in harness.env.items():  # undo what an earlier test changed
         monkeypatch.setenv(key, value)
     return World(dag_settings, clean_db, emu, harness, receivers)
-
-
-@pytest.fixture(scope="module")
-def airflow_api(harness: Harness) -> Iterator[str]:
-    """Airflow's own API server app (core API + simple auth manager) on a free port."""
-    from airflow.api_fastapi.app import create_app as create_airflow_app
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(harness.bag, "dags-folder", None)
-    with serve_asgi(create_airflow_app(apps="core")) as url:
-        yield url
