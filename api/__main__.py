@@ -1,7 +1,8 @@
-"""`python -m api`: serve the API with uvicorn on API_HOST:API_PORT."""
+"""`python -m api`: serve the API with uvicorn on API_HOST:API_PORT, in API_WORKERS processes."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import logging
 import sys
@@ -33,9 +34,27 @@ def log_config() -> dict:
     return config
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Only `--workers` (and `--help`): every other setting comes from the environment, like the other processes."""
+    parser = argparse.ArgumentParser(
+        prog="python -m api",
+        description="Serve Driveguard's HTTP API (Litestar on uvicorn). Settings come from the environment "
+        "and .env (see .env.example): DATABASE_URL, the Google client and the secrets are required; "
+        "API_HOST, API_PORT and API_WORKERS say where and how many processes.",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: API_WORKERS, else 1)", metavar="N"
+    )
+    args = parser.parse_args(argv)
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        parser.error("--workers must be between 1 and 64")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     """Serve, or exit 2 naming every bad setting (DATABASE_URL included) before anything starts:
     an operator reads a message, not a traceback from inside uvicorn's app factory."""
+    args = parse_args(argv)
     try:
         settings = get_settings()
         resolve_database_url(settings)
@@ -47,6 +66,8 @@ def main() -> int:
         factory=True,
         host=settings.server.host,
         port=settings.server.port,
+        # Several processes share the listening socket; each builds its own app (and database pool).
+        workers=args.workers or settings.server.workers,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         log_level="info",

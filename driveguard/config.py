@@ -152,6 +152,8 @@ class ServerSettings:
     host: str
     port: int
     public_url: str
+    workers: int = 1
+    """uvicorn worker processes of `python -m api` (each with its own database pool of DATABASE_POOL_SIZE)."""
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         host=host,
         port=port,
         public_url=(r.url("API_PUBLIC_URL", f"http://{host}:{port}") or "").rstrip("/"),
+        workers=r.integer("API_WORKERS", 1, 1, 64),
     )
     env_name = r.raw("DRIVEGUARD_ENV") or "production"
     database = DatabaseSettings(
