@@ -29,7 +29,9 @@ class StripQueryStrings(logging.Filter):
 def log_config() -> dict:
     """uvicorn's own logging setup with the query-string filter on the access log."""
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["strip_query"] = {"()": StripQueryStrings}
+    # By import path, not the class: with API_WORKERS > 1 uvicorn's spawned workers unpickle this
+    # config, and in them `__main__` is not this module (the class itself made every worker die).
+    config.setdefault("filters", {})["strip_query"] = {"()": "api.__main__.StripQueryStrings"}
     config["handlers"]["access"]["filters"] = ["strip_query"]
     return config
 
