@@ -226,6 +226,7 @@ def test_the_api_stays_correct_and_responsive_under_writes_while_pipelines_run(
     load: subprocess.Popen | None = None
     collected: list[dt.datetime] = []
     runs = Counter[str]()
+    slowest: list[tuple[float, str]] = []  # each collection's slowest task, for the summary
     try:
         api.wait_ready()
         load = subprocess.Popen(
@@ -244,6 +245,7 @@ def test_the_api_stays_correct_and_responsive_under_writes_while_pipelines_run(
             logical_date = FIRST_HOUR + dt.timedelta(hours=len(collected))
             collect = world.harness.run("storage_collect", logical_date=logical_date)
             assert collect.state == "success", collect.tasks
+            slowest.append(max((v["duration"] or 0.0, task) for (task, _), v in collect.tasks.items()))
             collected.append(logical_date)
             dispatch = world.harness.run("alert_dispatch")
             assert dispatch.state == "success", dispatch.tasks
@@ -344,6 +346,7 @@ def test_the_api_stays_correct_and_responsive_under_writes_while_pipelines_run(
             f"reads {len(reads)} p50 {p50:.0f} ms p99 {p99:.0f} ms (bound {READ_P99_BOUND_MS:.0f} ms); "
             f"{len(collected)} intervals x {active} accounts collected once each; {len(outbox)} alert "
             f"deliveries each once; connections peak: API {sampler.peak_api}/{api_pool_cap}, "
-            f"database {sampler.peak_total}/{max_connections}"
+            f"database {sampler.peak_total}/{max_connections}; slowest collect task per run "
+            f"{[(task, round(seconds)) for seconds, task in slowest]}; DAG wall times {world.harness.timings}"
         )
     assert p99 <= READ_P99_BOUND_MS, f"read p99 {p99:.0f} ms over {READ_P99_BOUND_MS:.0f} ms"
