@@ -20,6 +20,7 @@ from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
+from api.request_input import CheckedRequest, reject_unstorable_parameters
 from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         state=State({"cookies": services.cookies, "read_audit": services.identity.read_audit}),
         on_startup=[services.start],
         on_shutdown=[services.close],
+        request_class=CheckedRequest,
+        before_request=reject_unstorable_parameters,
         plugins=[problem_details_plugin()],
         exception_handlers={
             DriveguardError: domain_error,

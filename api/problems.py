@@ -12,6 +12,7 @@ and clients that do not ask for HTML always get the problem.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -183,7 +184,7 @@ def page_domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> 
 def page_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's own errors on a page route (a bad query parameter, a failed CSRF check) as a page."""
     if isinstance(exc, ValidationException):
-        return error_page(400, "Invalid request", str(exc.detail))
+        return error_page(400, "Invalid request", _without_query(exc.detail))
     if exc.status_code == 401:
         return Redirect(sign_in_location(request), status_code=303, headers={"Cache-Control": "no-store"})
     if exc.status_code == 403:
@@ -212,12 +213,35 @@ def _http_to_problem(exc: HTTPException) -> ProblemDetailsException:
     return ProblemDetailsException(status_code=exc.status_code, title=exc.detail, extra=exc.extra, headers=exc.headers)
 
 
+QUOTED_VALUE = re.compile(r"\s*'.*'")
+"""A value the decoder quotes in its message (`Invalid enum value 'x'`): never sent back."""
+
+
+def _without_query(detail: str) -> str:
+    """Litestar's "Validation failed for GET /path?query" without the query (codes, state, tokens)."""
+    return str(detail).split("?", 1)[0]
+
+
+def _without_values(error: Any) -> Any:
+    """One validation error as sent back: which field, where, and why, never the value itself
+    (it may be a code, a token or a password)."""
+    if not isinstance(error, dict):
+        return {"message": "Invalid value"}
+    kept = {key: error[key] for key in ("key", "source") if key in error}
+    return {**kept, "message": QUOTED_VALUE.sub("", str(error.get("message", "Invalid value")))}
+
+
 def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
+    """Litestar's validation failure as a 400 problem. Its detail quotes the request's URL with the
+    query (`Validation failed for GET /auth/callback?code=...`): the query is cut off, and each
+    error keeps its field and reason but not the value."""
+    detail = _without_query(exc.detail) if exc.detail else None
+    errors = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
     return ProblemDetailsException(
         status_code=HTTP_400_BAD_REQUEST,
         title="Invalid request",
-        detail=exc.detail,
-        extra={"errors": exc.extra} if exc.extra else None,
+        detail=detail,
+        extra={"errors": [_without_values(error) for error in errors]} if errors else None,
     )
 
 
