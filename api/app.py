@@ -17,7 +17,7 @@ from api.auth.middleware import CallerMiddleware
 from api.deps import Services
 from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
-from api.openapi import openapi_config
+from api.openapi import StrictStructSchemaPlugin, openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
 from api.request_input import CheckedRequest, reject_unstorable_parameters
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         on_shutdown=[services.close],
         request_class=CheckedRequest,
         before_request=reject_unstorable_parameters,
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), StrictStructSchemaPlugin()],
         exception_handlers={
             DriveguardError: domain_error,
             DBAPIError: database_error,

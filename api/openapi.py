@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.typing import FieldDefinition
 
 from api.auth.guards import requires_admin, requires_user
 from api.problems import PROBLEM_JSON, Problem
@@ -61,6 +63,17 @@ ADMIN: dict[str, Any] = {
 def with_problems(kind: dict[str, Any], *statuses: int) -> dict[str, Any]:
     """A guard kind's route settings plus the problems this route's own input or dependencies cause."""
     return {**kind, "responses": {**kind["responses"], **problems(*statuses)}}
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """A request body declared `forbid_unknown_fields=True` refuses other keys: the schema says so
+    (`additionalProperties: false`), so clients and fuzzers know that an extra key is a 400."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        if field_definition.type_.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
 
 
 def openapi_config(session_cookie: str) -> OpenAPIConfig:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,8 @@ ERROR_TEMPLATE = "error.html"
 """The pages' error page (`api/pages/templates/`), in their layout."""
 PROBLEM_TYPE_BASE = "https://driveguard.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+INVALID_REQUEST = "invalid-request"
+"""The `code` of a request Litestar's own validation refused (a parameter or body of the wrong shape)."""
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="driveguard"'}
 
 STATUS_OF: dict[type[DriveguardError], int] = {
@@ -209,8 +212,14 @@ def not_found(request: Request[Any, Any, Any], exc: NotFoundException | MethodNo
 
 
 def _http_to_problem(exc: HTTPException) -> ProblemDetailsException:
-    """What the problem details plugin answers for any other HTTP error."""
-    return ProblemDetailsException(status_code=exc.status_code, title=exc.detail, extra=exc.extra, headers=exc.headers)
+    """What the problem details plugin answers for any other HTTP error: the status's phrase as the
+    title, Litestar's message (e.g. why the body could not be read) as the detail."""
+    title = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    extra = exc.extra if isinstance(exc.extra, dict) else None
+    return ProblemDetailsException(
+        status_code=exc.status_code, title=title, detail=detail, type_="about:blank", extra=extra, headers=exc.headers
+    )
 
 
 QUOTED_VALUE = re.compile(r"\s*'.*'")
@@ -237,11 +246,13 @@ def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
     error keeps its field and reason but not the value."""
     detail = _without_query(exc.detail) if exc.detail else None
     errors = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
+    code = str(getattr(exc, "code", INVALID_REQUEST))  # e.g. `unstorable-text` (api/request_input.py)
     return ProblemDetailsException(
         status_code=HTTP_400_BAD_REQUEST,
         title="Invalid request",
         detail=detail,
-        extra={"errors": [_without_values(error) for error in errors]} if errors else None,
+        type_=f"{PROBLEM_TYPE_BASE}{code}",
+        extra={"code": code, **({"errors": [_without_values(error) for error in errors]} if errors else {})},
     )
 
 
@@ -251,6 +262,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
             enable_for_all_http_exceptions=True,
-            exception_to_problem_detail_map={ValidationException: _validation_to_problem},
+            exception_to_problem_detail_map={
+                HTTPException: _http_to_problem,
+                ValidationException: _validation_to_problem,
+            },
         )
     )

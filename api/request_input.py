@@ -44,11 +44,17 @@ def unstorable_fields(value: Any, root: str = "") -> list[str]:
     return sorted(found)
 
 
+class UnstorableInput(ValidationException):
+    """A 400 problem with its own `code`: the input has the right shape, one of its strings cannot be stored."""
+
+    code = "unstorable-text"
+
+
 def reject_unstorable(fields: list[str], source: str) -> None:
     """Raise the 400 (`errors` names each field, its `source`; the value is never repeated)."""
     if fields:
         errors = [{"key": field or "(body)", "source": source, "message": UNSTORABLE_MESSAGE} for field in fields]
-        raise ValidationException(detail=f"Invalid characters in the request {source}.", extra=errors)
+        raise UnstorableInput(detail=f"Invalid characters in the request {source}.", extra=errors)
 
 
 class CheckedRequest(Request[Any, Any, Any]):
