@@ -4,6 +4,7 @@ a signed-in person and an admin, and a tally of what was tried for the run's sum
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -61,6 +62,8 @@ class FuzzTarget:
     admin_token: str
     browser: httpx.Client
     session_cookie: str
+    account_id: uuid.UUID | None = None
+    """The person's account (with seeded history): account routes are fuzzed with it as well."""
     _user_token: str | None = None
     _session_may_have_ended: bool = False
 
