@@ -35,6 +35,9 @@ SESSION_ENDING = {("POST", "/api/oauth/revoke"), ("POST", "/api/oauth/erasure"),
 CALLERS = ["anonymous", "person", "admin"]
 AIRFLOW_DOWN = {("POST", "/api/storage/monitoring/control")}
 """The fuzz deployment has no Airflow: these answer its documented 503 (checked: never a 500)."""
+UVICORN_REFUSAL = "Invalid HTTP request received."
+H11_HEAD_LIMIT = 16 * 1024
+"""uvicorn's `h11_max_incomplete_event_size` default: the longest request line plus headers it reads."""
 EXCLUDED_CHECKS: list[Any] = [
     # Schema-valid data can still break a rule the schema cannot state (warning < critical, a cursor
     # or sign-in state this server issued, `confirm` must be true): such a 400 carries the rule's
@@ -65,6 +68,17 @@ class CallerAuth:
             case.headers = {**(case.headers or {}), **data}
 
 
+def refused_by_the_http_server(response: Any) -> bool:
+    """uvicorn (h11) refuses a request head over its limit with a plain-text 400 before the app
+    sees it: only a head that long may get that answer, and then the app's checks do not apply."""
+    if response.text != UVICORN_REFUSAL:
+        return False
+    request = response.request
+    head = len(request.method) + len(request.path_url) + sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+    assert response.status_code == 400 and head > H11_HEAD_LIMIT - 1024, (head, request.url[:200])
+    return True
+
+
 def assert_schema_valid_data_passes_the_schema_layer(mode: GenerationMode, response: Any) -> None:
     """Data the schema allows is never refused by request validation (`invalid-request`): where it
     is, the document and the validator disagree."""
@@ -89,6 +103,9 @@ def fuzz_operation(
         TALLY.statuses[caller, response.status_code] += 1
         if key in SESSION_ENDING:
             target.user_session_may_have_ended()
+        if refused_by_the_http_server(response):
+            TALLY.server_refusals += 1
+            return
         assert response.status_code != 500, response.text[:500]
         assert_schema_valid_data_passes_the_schema_layer(mode, response)
         case.validate_response(response, excluded_checks=excluded)

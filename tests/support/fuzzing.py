@@ -34,12 +34,15 @@ class Tally:
     """Answers, per caller kind and status."""
     failures: int = 0
     sign_ins: int = 0
+    server_refusals: int = 0
+    """Requests uvicorn refused before the app (a head over its size limit)."""
 
     def summary(self) -> str:
         callers = ", ".join(f"{kind} {count}" for kind, count in sorted(self.examples.items()))
         return (
             f"fuzz: {len(self.operations)} operations, {sum(self.examples.values())} examples generated "
-            f"({callers}), {self.sign_ins} sign-ins, failures {self.failures}; answers: {self.answers()}"
+            f"({callers}), {self.sign_ins} sign-ins, {self.server_refusals} heads over uvicorn's limit, "
+            f"failures {self.failures}; answers: {self.answers()}"
         )
 
     def answers(self) -> str:
