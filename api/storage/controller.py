@@ -6,7 +6,7 @@ Thin over `driveguard.storage.monitoring_service.MonitoringService`. Airflow bei
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
@@ -14,6 +14,7 @@ from litestar.params import Parameter
 
 from api.openapi import ADMIN, with_problems
 from api.storage.schemas import (
+    CONFIGURE_BODY,
     ConfigureResponse,
     ControlRequest,
     ControlResponse,
@@ -64,7 +65,11 @@ class StorageController(Controller):
         **with_problems(ADMIN, 400),
     )
     def configure(
-        self, monitoring: MonitoringService, caller: Caller, context: RequestContext, data: dict[str, Any]
+        self,
+        monitoring: MonitoringService,
+        caller: Caller,
+        context: RequestContext,
+        data: Annotated[dict[str, Any], CONFIGURE_BODY],
     ) -> ConfigureResponse:
         """Thresholds, hysteresis, repeat interval, collection cadence, refresh margin, raw retention
         and apprise targets; stored in `monitoring_config` and read by the DAGs when they run."""
