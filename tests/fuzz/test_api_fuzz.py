@@ -139,3 +139,32 @@ def test_every_operation_answers_as_documented(caller: str, api_schema: Any, fuz
                     f"{operation.method.upper()} {operation.path} ({mode.value}{known}): {str(failure)[:3000]}"
                 )
     assert not failures, f"{len(failures)} failing operations:\n" + "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("caller", ["person", "admin"])
+def test_linked_sequences_answer_as_documented(caller: str, fuzz_target: FuzzTarget) -> None:
+    """Stateful: schemathesis links operations by the ids one answer gives and another takes
+    (`account_id`, `session_id`), and runs short sequences of them with the same checks."""
+    schema = schemathesis.openapi.from_url(f"{fuzz_target.url}/api/docs/openapi.json")
+    schema.auth = AuthStorage(providers=[CallerAuth(caller, fuzz_target)])
+
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            TALLY.examples[f"{caller} (linked)"] += 1
+            TALLY.operations.add(f"{case.method.upper()} {case.path}")
+            TALLY.statuses[f"{caller} (linked)", response.status_code] += 1
+            if (case.method.upper(), case.path) in SESSION_ENDING:
+                fuzz_target.user_session_may_have_ended()
+            if refused_by_the_http_server(response):
+                return
+            assert response.status_code != 500, response.text[:500]
+            excluded = (
+                [*EXCLUDED_CHECKS, not_a_server_error]
+                if (case.method.upper(), case.path) in AIRFLOW_DOWN
+                else EXCLUDED_CHECKS
+            )
+            case.validate_response(response, excluded_checks=excluded)
+
+    Sequences.run(
+        settings=settings(FUZZ_SETTINGS, max_examples=max(2, examples_per_operation() // 2), stateful_step_count=6)
+    )
