@@ -18,10 +18,7 @@ Who may read what is decided here too (`check_access`): a person their own accou
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -37,6 +34,7 @@ from driveguard.config import Settings
 from driveguard.errors import Forbidden, InvalidInput, NotFound
 from driveguard.identity.caller import Caller
 from driveguard.storage.alerts import Thresholds
+from driveguard.storage.cursors import decode_cursor, encode_cursor
 from driveguard.storage.monitoring import effective_config
 from driveguard.storage.sql import load_sql, queries
 from driveguard.storage.trends import Forecast, Trend, TrendOptions, UsagePoint, fit_trend, project
@@ -226,21 +224,6 @@ def parse_instant(value: str | None, name: str) -> dt.datetime | None:
             f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time", code="invalid-date"
         ) from None
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-
-
-def _encode_cursor(payload: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor") from None
-    if not isinstance(payload, list):
-        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor")
-    return payload
 
 
 # -- the account list's SQL: one template, filled only from the fixed fragments below ---------------
@@ -468,7 +451,7 @@ class StorageReads:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="invalid-limit")
         params: dict[str, Any] = {"account_id": account_id, "limit": limit + 1, "before_at": None, "before_id": None}
         if cursor is not None:
-            payload = _decode_cursor(cursor)
+            payload = decode_cursor(cursor)
             if len(payload) != 3 or payload[0] != "alerts":
                 raise InvalidInput("cursor is not one of this list", code="invalid-cursor")
             try:
@@ -499,7 +482,7 @@ class StorageReads:
         next_cursor = None
         if len(alerts) > limit and items:
             last = items[-1]
-            next_cursor = _encode_cursor(["alerts", last.created_at.isoformat(), str(last.id)])
+            next_cursor = encode_cursor(["alerts", last.created_at.isoformat(), str(last.id)])
         return AlertsPage(account_id, items, next_cursor, limit)
 
     # helpers
@@ -546,12 +529,12 @@ def _cursor_after(query: AccountsQuery, row: AccountRow) -> str:
         "growth_24h": row.growth_24h_bytes,
         "growth_7d": row.growth_7d_bytes,
     }[query.sort]
-    return _encode_cursor(["accounts", query.sort, query.direction, value, str(row.account_id)])
+    return encode_cursor(["accounts", query.sort, query.direction, value, str(row.account_id)])
 
 
 def _cursor_position(query: AccountsQuery, spec: _Sort) -> tuple[str, Any, uuid.UUID]:
     """(part, key value, account id) of the row a cursor points after; checked against the query."""
-    payload = _decode_cursor(query.cursor or "")
+    payload = decode_cursor(query.cursor or "")
     if len(payload) != 5 or payload[0] != "accounts":
         raise InvalidInput("cursor is not one of this list", code="invalid-cursor")
     _, sort, direction, value, raw_id = payload
