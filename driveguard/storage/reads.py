@@ -22,7 +22,8 @@ import datetime as dt
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args
@@ -31,6 +32,7 @@ from sqlalchemy import Connection, Engine, TextClause, text
 
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
+from driveguard.db.engine import RequestUnit
 from driveguard.errors import Forbidden, InvalidInput, NotFound
 from driveguard.identity.caller import Caller
 from driveguard.storage.alerts import Thresholds
@@ -338,10 +340,15 @@ class StorageReads:
 
     # the reads
 
-    def me(self, account_id: uuid.UUID, now: dt.datetime | None = None) -> AccountStorage:
-        """An account's usage now, thresholds, last 30 days (daily) and forecast (fitted on hourly points)."""
+    def me(
+        self, account_id: uuid.UUID, now: dt.datetime | None = None, *, unit: RequestUnit | None = None
+    ) -> AccountStorage:
+        """An account's usage now, thresholds, last 30 days (daily) and forecast (fitted on hourly points).
+
+        With the request's `unit` (its session lookup's), the reads run in that same transaction and
+        end it: one transaction per request."""
         now = now or self.clock()
-        with self.engine.connect() as conn:
+        with self._reading(unit) as conn:
             head = conn.execute(load_sql("account_usage_now"), {"account_id": account_id}).mappings().first()
             if head is None:
                 raise NotFound("No such account.", code="account-not-found")
@@ -486,6 +493,17 @@ class StorageReads:
         return AlertsPage(account_id, items, next_cursor, limit)
 
     # helpers
+
+    @contextmanager
+    def _reading(self, unit: RequestUnit | None) -> Iterator[Connection]:
+        """The request's own transaction when the route continues the session lookup's, else a
+        connection of its own that never commits (a read is not a write)."""
+        if unit is None:
+            with self.engine.connect() as conn:
+                yield conn
+        else:
+            with unit.last_step() as session:
+                yield session.connection()
 
     def _buckets(
         self, conn: Connection, account_id: uuid.UUID, from_: dt.datetime, to: dt.datetime, resolution: str
