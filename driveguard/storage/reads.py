@@ -254,12 +254,23 @@ _SORTS: dict[str, _Sort] = {
 
 @cache
 def _accounts_sql(
-    sort: str, direction: str, part: str, after: bool, level: bool, status: bool, search: bool, stale: bool = False
+    sort: str,
+    direction: str,
+    part: str,
+    after: bool,
+    level: bool,
+    status: bool,
+    search: bool,
+    stale: bool = False,
+    all_collected: bool = False,
 ) -> TextClause:
     """The list query for one combination of sort, direction and filters. `part` "valued": rows whose
     sort key is set, in key order (an index range); "unvalued": rows without one (no snapshot yet,
-    or no quota), by id — nulls come last in either direction. Only fixed fragments go in."""
+    or no quota), by id — nulls come last in either direction. With `all_collected` (every account
+    has a read model row) the unvalued rows are the read model's own, an index range too, instead
+    of an anti-join over every account. Only fixed fragments go in."""
     spec = _SORTS[sort]
+    by_id = "l.account_id" if all_collected else "a.id"
     op = "<" if direction == "desc" else ">"
     where = [f"{spec.key} IS NOT NULL" if part == "valued" else f"{spec.key} IS NULL"]
     if level:
@@ -273,9 +284,11 @@ def _accounts_sql(
     if after and part == "valued":
         where.append(f"({spec.key}, {spec.tie}) {op} (CAST(:after_value AS {spec.cast}), CAST(:after_id AS uuid))")
     elif after:
-        where.append(f"a.id {op} CAST(:after_id AS uuid)")
-    order = f"{spec.key} {direction}, {spec.tie} {direction}" if part == "valued" else f"a.id {direction}"
+        where.append(f"{by_id} {op} CAST(:after_id AS uuid)")
+    order = f"{spec.key} {direction}, {spec.tie} {direction}" if part == "valued" else f"{by_id} {direction}"
     sql = queries.text("accounts_page").replace("/*WHERE*/", " AND ".join(where)).replace("/*ORDER*/", order)
+    if all_collected:
+        sql = sql.replace("LEFT JOIN storage_latest l", "JOIN storage_latest l")
     return text(sql)
 
 
@@ -414,7 +427,9 @@ class StorageReads:
             if spec.nullable and len(rows) <= q.limit:
                 unvalued_after = after and part == "unvalued"
                 params["limit"] = q.limit + 1 - len(rows)
-                rows += _fetch(conn, _accounts_sql(q.sort, q.direction, "unvalued", unvalued_after, *flags), params)
+                all_collected = conn.execute(load_sql("uncollected_accounts")).scalar_one() == 0
+                unvalued = _accounts_sql(q.sort, q.direction, "unvalued", unvalued_after, *flags, all_collected)
+                rows += _fetch(conn, unvalued, params)
         page = [_account_row(row) for row in rows[: q.limit]]
         next_cursor = None
         if len(rows) > q.limit and page:
