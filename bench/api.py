@@ -122,23 +122,30 @@ def load(
         columns = "account_id, interval_start, interval_end, collected_at, usage_bytes, usage_in_drive_bytes, usage_in_trash_bytes, limit_bytes, source, granularity"  # noqa: E501
         rows = 0
         with cur.copy(f"COPY storage_snapshot ({columns}) FROM STDIN") as copy:
+            # COPY's text format written a day or an hour at a time: formatting each value in Python
+            # (write_row) would make the loader, not PostgreSQL, the slow part.
+            keys = {i: (str(account), "\\N" if limits[i] is None else str(limits[i])) for i, account in ids.items()}
             for d in range(days):
                 start = first_day + dt.timedelta(days=d)
-                end = start + dt.timedelta(days=1)
+                begin, end = start.isoformat(), (start + dt.timedelta(days=1)).isoformat()
                 ago = (NOW - start).total_seconds() / 3600
-                for i, account in ids.items():
+                lines = []
+                for i, (account, limit) in keys.items():
                     if d < days - history_days(i, days, recent_days):
                         continue
                     used = usage(i, limits[i], ago)
-                    copy.write_row((account, start, end, end, used, used, 0, limits[i], "reports", "daily"))
-                    rows += 1
+                    lines.append(f"{account}\t{begin}\t{end}\t{end}\t{used}\t{used}\t0\t{limit}\treports\tdaily\n")
+                copy.write("".join(lines))
+                rows += len(lines)
             for h in range(raw_hours, 0, -1):
                 start = NOW - dt.timedelta(hours=h)
-                end = start + dt.timedelta(hours=1)
-                for i, account in ids.items():
+                begin, end = start.isoformat(), (start + dt.timedelta(hours=1)).isoformat()
+                lines = []
+                for i, (account, limit) in keys.items():
                     used = usage(i, limits[i], h)
-                    copy.write_row((account, start, end, end, used, used, 0, limits[i], "drive_about", "raw"))
-                rows += len(ids)
+                    lines.append(f"{account}\t{begin}\t{end}\t{end}\t{used}\t{used}\t0\t{limit}\tdrive_about\traw\n")
+                copy.write("".join(lines))
+                rows += len(lines)
         pg.commit()
         cur.execute("ANALYZE")
     copied = time.perf_counter()
