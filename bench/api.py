@@ -431,6 +431,31 @@ def seq_scan_check(seq_scans: dict[str, list[str]]) -> dict[str, Any]:
     return {"ok": not offenders, "routes_explained": len(seq_scans), "offenders": offenders}
 
 
+SCAN_LINE = re.compile(
+    r"(Seq Scan|Index Scan|Index Only Scan|Bitmap Index Scan|Bitmap Heap Scan)( Backward)? (on|using) "
+)
+
+
+def explain_key_lines(folder: Path) -> str:
+    """Per route and statement: how each relation is read (rows, loops) and the execution time."""
+    out: list[str] = []
+    for path in sorted(folder.glob("*.txt")):
+        text = path.read_text()
+        out.append(f"== {path.stem}: {text.splitlines()[0]}")
+        for n, block in enumerate(text.split("\n----\n"), 1):
+            lines = block.splitlines()
+            scans = []
+            for line in lines:
+                if SCAN_LINE.search(line):
+                    actual = re.search(r"\(actual [^)]*\)", line)
+                    scans.append(
+                        line.strip().removeprefix("->  ").split("  (cost")[0] + (f" {actual[0]}" if actual else "")
+                    )
+            timing = next((line for line in lines if line.startswith("Execution Time")), "")
+            out.append(f"  [{n}] {timing}: " + " | ".join(scans))
+    return "\n".join(out) + "\n"
+
+
 def smoke(base: str, table: dict[str, Any]) -> dict[str, str]:
     """One request per route before measuring: anything but a 200 (a redirect to sign-in, a
     problem) would be measured as if it were the page, so it is reported instead."""
@@ -501,6 +526,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 saturated = saturation(pool, base + table[CEILING][0], args, figures[CEILING])
                 print(f"load generator at twice the load on the bare endpoint: {saturated}", flush=True)
         explained = explain(env, table, args.out.parent / "api-explain")
+        (args.out.parent / "api-explain-keylines.txt").write_text(explain_key_lines(args.out.parent / "api-explain"))
     finally:
         if server is not None:
             server.terminate()
@@ -517,6 +543,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         size: round(figures["overview"]["p99_ms"] / (measured["overview"]["p99_ms"] or 1.0), 3)
         for size, measured in stages.items()
     }
+    flatness_p50 = {
+        size: round(figures["overview"]["p50_ms"] / (measured["overview"]["p50_ms"] or 1.0), 3)
+        for size, measured in stages.items()
+    }
     return {
         "accounts": args.accounts,
         "workers": args.workers,
@@ -528,6 +558,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "routes": figures,
         "stages": stages,
         "overview_p99_ratio_to_stage": flatness,
+        "overview_p50_ratio_to_stage": flatness_p50,
         "load_generator_saturation": saturated,
         "smoke_failed": failed,
         "seq_scans": explained["seq_scans"],
@@ -604,7 +635,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, figure in result["routes"].items():
         print(f"{name:24} {figure['p50_ms']:8} {figure['p99_ms']:8} {figure['rps']:8} {figure['ratio_to_ceiling']:7}")
     for size, ratio in result["overview_p99_ratio_to_stage"].items():
-        print(f"overview p99 at {result['accounts']:,} / at {int(size):,} accounts: {ratio} (target <= 1.2)")
+        p50 = result["overview_p50_ratio_to_stage"][size]
+        print(
+            f"overview p99 at {result['accounts']:,} / at {int(size):,} accounts: {ratio} (target <= 1.2); p50: {p50}"
+        )
     sat = result["load_generator_saturation"]
     print(
         f"load generator: bare endpoint {result['routes'][CEILING]['rps']} req/s; at twice the load {sat['rps']} req/s"

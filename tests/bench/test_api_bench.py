@@ -75,6 +75,9 @@ def test_the_api_bench_runs_at_a_tiny_size_and_merges_its_figures(tmp_path: Path
     explained = tmp_path / "api-explain"
     assert {path.stem for path in explained.glob("*.txt")} == ROUTES - {"ping"}
     assert "Buffers" in (explained / "overview.txt").read_text()
+    key_lines = (tmp_path / "api-explain-keylines.txt").read_text()
+    assert "== overview: GET /api/storage/overview" in key_lines and "Execution Time" in key_lines
+    assert "overview p99 at 1,200 / at 600 accounts:" in run.stdout and "; p50: " in run.stdout
     assert "cursor=" in (explained / "accounts_by_usage_deep.txt").read_text()
 
 
