@@ -15,6 +15,7 @@ from support.storage_seed import set_level, write_snapshots
 from driveguard.storage.interval import Interval
 from driveguard.storage.overview import overview, recount
 from driveguard.storage.read_model import refresh_latest
+from driveguard.storage.sql import load_sql
 
 GIB = 1024**3
 NOW = dt.datetime(2031, 5, 10, 12, 0, tzinfo=dt.UTC)
@@ -108,6 +109,12 @@ def test_totals_equal_a_recount_after_concurrent_refreshes_erasures_and_grant_ch
     assert (totals.accounts, totals.warning) == (ACCOUNTS - 10, len([a for a in ids[10:] if ids.index(a) % 3 == 0]))
     kept, counted = status_counts(engine)
     assert kept == counted == {"active": ACCOUNTS - 60, "reauth_required": 50}
+    # The monitoring status's counts read the same pre-aggregates.
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(load_sql("accounts_by_status")).all())
+        by_level = dict(conn.execute(load_sql("accounts_by_level")).all())
+        levels = dict(conn.execute(text("SELECT level::text, count(*) FROM storage_latest GROUP BY 1")).all())
+    assert by_status == counted and by_level == levels
 
 
 def test_totals_start_from_nothing_and_follow_each_refresh(clean_db: Engine):
