@@ -26,6 +26,7 @@ from api.storage.schemas import (
 from driveguard.audit import RequestContext
 from driveguard.identity.caller import Caller
 from driveguard.storage.monitoring_service import MonitoringService
+from driveguard.storage.overview import MAX_OFFSET
 
 
 class StorageController(Controller):
@@ -36,6 +37,11 @@ class StorageController(Controller):
         "/overview",
         sync_to_thread=True,
         summary="Each account's latest usage and level, fullest first",
+        description=(
+            "Fullest first, accounts without a quota last. Page with `cursor`: each answer's `next_cursor` "
+            "(opaque; null on the last page) fetches the page after it, at the same cost however deep. "
+            "`offset` remains for shallow pages (at most 10,000); a cursor from another `level` is a 400."
+        ),
         **with_problems(ADMIN, 400),
     )
     def get_overview(
@@ -43,9 +49,12 @@ class StorageController(Controller):
         monitoring: MonitoringService,
         level: Level | None = Parameter(default=None, description="Only accounts at this warning level"),
         limit: int = Parameter(default=100, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0, le=10_000_000),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET, description="Rows to skip; prefer `cursor`"),
+        cursor: str | None = Parameter(
+            default=None, max_length=2000, description="`next_cursor` of the previous page (same level)"
+        ),
     ) -> OverviewResponse:
-        result = monitoring.overview(level=level, limit=limit, offset=offset)
+        result = monitoring.overview(level=level, limit=limit, offset=offset, cursor=cursor)
         return msgspec.convert(result, OverviewResponse, from_attributes=True)
 
     @get(

@@ -88,6 +88,8 @@ class OverviewResponse(msgspec.Struct):
     accounts: list[AccountUsageView]
     limit: int
     offset: int
+    next_cursor: str | None = None
+    """Opaque: pass it back as `cursor` for the next page (same `level`); null on the last page."""
 
 
 # -- monitoring status and configuration ----------------------------------------------------

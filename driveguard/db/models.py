@@ -24,6 +24,8 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -189,7 +191,38 @@ class StorageLatest(DefaultBase):
         Index("ix_storage_latest_collected_at", "collected_at", "account_id"),
         Index("ix_storage_latest_growth_24h", text("(usage_bytes - usage_bytes_24h_ago)"), "account_id"),
         Index("ix_storage_latest_growth_7d", text("(usage_bytes - usage_bytes_7d_ago)"), "account_id"),
+        # The overview: one level in its order, and the newest interval (migration 0009).
+        Index("ix_storage_latest_overview", text("(coalesce(usage_percent, -1))"), "account_id"),
+        Index("ix_storage_latest_level_overview", "level", text("(coalesce(usage_percent, -1))"), "account_id"),
+        Index("ix_storage_latest_interval_end", "interval_end"),
     )
+
+
+class StorageLatestTotals(DefaultBase):
+    """The overview header pre-aggregated: one row per slot, the totals are their sum.
+
+    Maintained only by statement triggers on `storage_latest` (migration 0009), each adding its
+    statement's delta to the writing backend's slot, so concurrent shards do not queue on one row."""
+
+    __tablename__ = "storage_latest_totals"
+
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    accounts: Mapped[int] = mapped_column(BigInteger)
+    normal: Mapped[int] = mapped_column(BigInteger)
+    warning: Mapped[int] = mapped_column(BigInteger)
+    critical: Mapped[int] = mapped_column(BigInteger)
+    unlimited: Mapped[int] = mapped_column(BigInteger)
+    usage_bytes: Mapped[int] = mapped_column(Numeric)
+
+
+class AccountStatusTotals(DefaultBase):
+    """Accounts per grant status, pre-aggregated in slots by triggers on `google_account` (migration 0009)."""
+
+    __tablename__ = "account_status_totals"
+
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus, "account_status"), primary_key=True)
+    accounts: Mapped[int] = mapped_column(BigInteger)
 
 
 class MonitoringSetting(DefaultBase):

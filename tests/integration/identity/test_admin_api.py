@@ -155,6 +155,10 @@ def test_detailed_status_pages_filters_and_validates(stack: Stack):
         assert northwind["total"] == 1
         wildcard = admin.get("/api/oauth/detailed-status", params={"email": "%"}).json()
         assert wildcard["total"] == 0  # LIKE wildcards are literal
+        past_end = admin.get("/api/oauth/detailed-status", params={"email": "GMAIL", "offset": 10}).json()
+        assert (past_end["total"], past_end["items"]) == (3, [])  # the total still counts the matches
+        reauth_total = admin.get("/api/oauth/detailed-status", params={"status": "reauth_required"}).json()["total"]
+        assert reauth_total == 1
         for params in (
             {"limit": 0},
             {"limit": 201},
