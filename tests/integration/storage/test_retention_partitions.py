@@ -221,3 +221,22 @@ def test_a_row_whose_partition_is_missing_is_refused_not_parked(era: Engine):
     assert getattr(refused.value.orig, "sqlstate", None) == "23514"  # check_violation: the writer's task fails
     with era.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM storage_snapshot")).scalar_one() == 0
+
+
+def test_a_month_held_by_a_long_read_is_left_for_the_next_run_not_waited_for(era: Engine, small_chunks: Settings):
+    seed(era, HOURS)
+    retention = Retention(small_chunks, era, clock=FakeClock(NOW))
+    with era.connect() as reader:  # a long history read holds December's raw partition
+        reader.execute(text("SELECT count(*) FROM storage_snapshot_raw_p200112")).scalar_one()
+        busy = retention.downsample_snapshots()  # waits the drop's 5 s lock_timeout on December, then goes on
+        reader.rollback()
+
+    assert (busy["raw_partitions_busy"], busy["raw_partitions_dropped"]) == (1, 1)  # December waits, January went
+    assert "storage_snapshot_raw_p200112" in era_partitions(era)
+    assert daily_rows(era) == EXPECTED_DAILY  # December's daily rows are written all the same
+
+    after = retention.downsample_snapshots()
+
+    assert (after["raw_partitions_busy"], after["raw_partitions_dropped"]) == (0, 1)
+    assert "storage_snapshot_raw_p200112" not in era_partitions(era)
+    assert daily_rows(era) == EXPECTED_DAILY
