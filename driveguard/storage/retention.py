@@ -113,11 +113,15 @@ class Retention:
         return counts
 
     def _ensure_daily_years(self, start: dt.datetime, end: dt.datetime) -> None:
+        """The daily partitions (years) that [start, end) downsamples into."""
+        last = (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC)
         with self.engine.begin() as conn:
-            for year in range(start.astimezone(dt.UTC).year, end.astimezone(dt.UTC).year + 1):
+            for year in range(start.astimezone(dt.UTC).year, last.year + 1):
                 conn.execute(load_sql("ensure_daily_partition"), {"at": dt.datetime(year, 1, 1, tzinfo=dt.UTC)})
 
-    def _downsample_range(self, start: dt.datetime, end: dt.datetime, *, delete_raw: bool, counts: dict) -> None:
+    def _downsample_range(
+        self, start: dt.datetime, end: dt.datetime, *, delete_raw: bool, counts: dict[str, int]
+    ) -> None:
         after = NIL_UUID
         while True:
             with self.engine.connect() as conn:
