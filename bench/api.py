@@ -108,11 +108,13 @@ def load(
     limits = {i: None if i % 20 == 0 else 15 * GIB * (1 + i % 7) for i in accounts}
     engine = make_engine(database_url, pool_size=1)
     first_day = (NOW - dt.timedelta(hours=raw_hours)).replace(hour=0) - dt.timedelta(days=days)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # daily years for the whole history, raw months for the raw window only
         month = first_day.replace(day=1)
         while month <= NOW:
-            conn.execute(load_sql("ensure_partition"), {"at": month})
+            conn.execute(load_sql("ensure_daily_partition"), {"at": month})
             month = (month + dt.timedelta(days=32)).replace(day=1)
+        for hours_ago in [*range(raw_hours, 0, -24), 0]:
+            conn.execute(load_sql("ensure_partition"), {"at": NOW - dt.timedelta(hours=hours_ago)})
     with psycopg.connect(embedded.libpq_url(database_url)) as pg, pg.cursor() as cur:
         with cur.copy("COPY google_account (id, google_sub, email, status, created_at, updated_at) FROM STDIN") as copy:
             for i, account in ids.items():

@@ -1,8 +1,8 @@
 """The schema's one source of truth: SQLAlchemy models, mirrored by hand-written Alembic revisions.
 
 Tokens live only as ciphertext (see `driveguard.identity.vault`); sessions only as hashes. The snapshot
-history is range-partitioned on `interval_start` so old months can be detached or dropped
-cheaply, and every write to it is an upsert keyed on (account, interval, granularity).
+history is partitioned by series, then by `interval_start` (raw by month, daily by year), so
+retention drops whole raw months, and every write to it is an upsert keyed on (account, interval, granularity).
 """
 
 from __future__ import annotations
@@ -134,7 +134,12 @@ class UserSession(UUIDv7AuditBase):
 
 
 class StorageSnapshot(DefaultBase):
-    """Drive storage of one account for one collection interval (partitioned by interval_start)."""
+    """Drive storage of one account for one collection interval.
+
+    Partitioned by series (granularity), then by interval_start: raw rows by month (retention drops
+    whole months), daily rows by year (kept). Partitions are created ahead by
+    `ensure_storage_snapshot_partition()`; there is no default partition (migration 0010).
+    """
 
     __tablename__ = "storage_snapshot"
 
@@ -155,8 +160,8 @@ class StorageSnapshot(DefaultBase):
         CheckConstraint("usage_bytes >= 0", name="usage_non_negative"),
         CheckConstraint("interval_end > interval_start", name="interval_positive"),
         CheckConstraint("granularity IN ('raw', 'daily')", name="granularity_known"),
-        Index("ix_storage_snapshot_interval_start", "interval_start"),
-        {"postgresql_partition_by": "RANGE (interval_start)"},
+        Index("ix_storage_snapshot_interval_start", "interval_start", "account_id"),
+        {"postgresql_partition_by": "LIST (granularity)"},
     )
 
 
