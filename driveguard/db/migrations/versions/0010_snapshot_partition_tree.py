@@ -41,7 +41,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010_snapshot_partition_tree"
-down_revision = "0007_sealed_targets"
+down_revision = "0009_read_aggregates"
 branch_labels = None
 depends_on = None
 
