@@ -4,6 +4,10 @@ Two kinds of project rate limit: `rate_limit_rps` (a token bucket, `rate_limit_b
 `rate_budget_per_second` (Google's way: at most that many requests in any one-second window,
 each batch part counted, 429 `rateLimitExceeded` above it).
 
+`drop_connections: N` drops the connection of the group's next N requests before any answer (the
+client sees the peer close mid-response, as after a network cut or a load balancer reset); the
+request is not processed.
+
 The product must survive Google being slow, throttling and failing; these faults let tests
 and demos make the emulator do each of those on purpose, deterministically (seeded RNG,
 token buckets driven by the emulator clock).
@@ -21,6 +25,8 @@ from .models import ValidationError
 
 GROUPS = ("token", "revoke", "userinfo", "about", "batch", "reports", "auth", "*")
 ERROR_STATUSES = (500, 502, 503, 504)
+DROPPABLE_GROUPS = ("token", "revoke", "userinfo", "batch", "reports")
+"""Groups whose requests are whole HTTP exchanges (a batch part or the consent page cannot drop)."""
 
 
 @dataclass
@@ -48,7 +54,7 @@ class FaultError:
     """The failure a request should get instead of its normal answer."""
 
     kind: str
-    """`rate_limit`, `user_rate_limit`, `backend` or `timeout`."""
+    """`rate_limit`, `user_rate_limit`, `backend`, `timeout` or `drop` (no answer, connection cut)."""
     status: int
     retry_after: int | None = None
 
@@ -77,6 +83,7 @@ class FaultSpec:
     error_burst_remaining: int = 0
     error_rate: float = 0.0
     error_rate_status: int = 503
+    drop_remaining: int = 0
     fail_emails: frozenset[str] | None = None
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -103,6 +110,7 @@ class FaultSpec:
             "error_burst",
             "error_rate",
             "error_rate_status",
+            "drop_connections",
             "fail_emails",
             "seed",
         }
@@ -136,6 +144,9 @@ class FaultSpec:
                 raise ValidationError("error_burst: must be {status, count}")
             spec.error_burst_status = _status(burst.get("status", 503), "error_burst.status")
             spec.error_burst_remaining = int(_number(burst, "count", 1, 0, 1_000_000))
+        spec.drop_remaining = int(_number(payload, "drop_connections", 0, 0, 1_000_000))
+        if spec.drop_remaining and group not in DROPPABLE_GROUPS:
+            raise ValidationError(f"drop_connections: only for {', '.join(DROPPABLE_GROUPS)} (whole HTTP requests)")
         spec.error_rate = _number(payload, "error_rate", 0.0, 0.0, 1.0)
         spec.error_rate_status = _status(payload.get("error_rate_status", 503), "error_rate_status")
         emails = payload.get("fail_emails")
@@ -151,6 +162,8 @@ class FaultSpec:
         data = dict(self.raw)
         if "error_burst" in data:
             data["error_burst"] = {"status": self.error_burst_status, "count": self.error_burst_remaining}
+        if "drop_connections" in data:
+            data["drop_connections"] = self.drop_remaining
         return data
 
     def _bucket(self, key: str, rate: float, capacity: float, now: float) -> TokenBucket:
@@ -180,6 +193,10 @@ class FaultSpec:
         if self.timeout is not None:
             decision.timeout = max(decision.timeout or 0.0, self.timeout)
         if decision.error is not None or not errors:
+            return
+        if self.drop_remaining > 0:
+            self.drop_remaining -= 1
+            decision.error = FaultError("drop", 0)
             return
         if self.error_burst_remaining > 0:
             self.error_burst_remaining -= 1

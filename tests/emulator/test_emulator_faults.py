@@ -178,3 +178,24 @@ def test_auth_page_fault_and_invalid_specs(emu: RunningEmulator) -> None:
     ):
         response = emu.admin.http.post("/_emulator/faults", json=bad)
         assert response.status_code == 400, bad
+
+
+def test_dropped_connections_cut_the_next_n_requests_without_an_answer(emu: RunningEmulator) -> None:
+    tokens = emu.grant("frank@northwind.example")
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+    }
+    emu.admin.faults({"group": "token", "drop_connections": 2})
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(emu.url("/token"), data=form)
+    assert httpx.post(emu.url("/token"), data=form).status_code == 200
+    stats = emu.admin.stats()
+    assert stats["statuses"]["token"] == {"dropped": 2, "200": 1}
+    assert stats["refresh_by_account"] == {"frank@northwind.example": 1}, "a dropped request is not processed"
+    assert emu.admin.call("GET", "/faults")["faults"]["token"]["drop_connections"] == 0
+    refused = emu.admin.http.post("/_emulator/faults", json={"group": "about", "drop_connections": 1})
+    assert refused.status_code == 400, "a batch part cannot drop its connection"
