@@ -72,6 +72,8 @@ class FaultSpec:
     latency_ms: float = 0
     jitter_ms: float = 0
     timeout: float | None = None
+    timeout_remaining: int | None = None
+    """`timeout_count`: only that many requests time out (None: every one)."""
     rate_limit_rps: float | None = None
     rate_limit_burst: float | None = None
     rate_limit_status: int = 429
@@ -101,6 +103,7 @@ class FaultSpec:
             "latency_ms",
             "jitter_ms",
             "timeout",
+            "timeout_count",
             "rate_limit_rps",
             "rate_limit_burst",
             "rate_limit_status",
@@ -122,6 +125,8 @@ class FaultSpec:
         spec.jitter_ms = _number(payload, "jitter_ms", 0, 0, 600_000)
         if payload.get("timeout") is not None:
             spec.timeout = _number(payload, "timeout", 0, 0, 3600)
+            if payload.get("timeout_count") is not None:
+                spec.timeout_remaining = int(_number(payload, "timeout_count", 0, 0, 1_000_000))
         if payload.get("rate_limit_rps") is not None:
             spec.rate_limit_rps = _number(payload, "rate_limit_rps", 0, 0.001, 1_000_000)
             spec.rate_limit_burst = _number(payload, "rate_limit_burst", max(1.0, spec.rate_limit_rps), 1, 1e9)
@@ -131,7 +136,7 @@ class FaultSpec:
         if payload.get("user_rate_limit_rps") is not None:
             spec.user_rate_limit_rps = _number(payload, "user_rate_limit_rps", 0, 0.001, 1_000_000)
             spec.user_rate_limit_burst = _number(
-                payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 1, 1e9
+                payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 0, 1e9
             )
         if payload.get("rate_budget_per_second") is not None:
             budget = _number(payload, "rate_budget_per_second", 1, 1, 1_000_000)
@@ -162,6 +167,8 @@ class FaultSpec:
         data = dict(self.raw)
         if "error_burst" in data:
             data["error_burst"] = {"status": self.error_burst_status, "count": self.error_burst_remaining}
+        if self.timeout_remaining is not None:
+            data["timeout_count"] = self.timeout_remaining
         if "drop_connections" in data:
             data["drop_connections"] = self.drop_remaining
         return data
@@ -190,8 +197,11 @@ class FaultSpec:
         decision.delay += self.latency_ms / 1000
         if self.jitter_ms:
             decision.delay += self.rng.uniform(0, self.jitter_ms) / 1000
-        if self.timeout is not None:
+        if self.timeout is not None and self.timeout_remaining != 0:
+            if self.timeout_remaining is not None:
+                self.timeout_remaining -= 1
             decision.timeout = max(decision.timeout or 0.0, self.timeout)
+            return  # a request that times out uses up no burst, drop or budget
         if decision.error is not None or not errors:
             return
         if self.drop_remaining > 0:

@@ -105,6 +105,13 @@ def test_timeout_holds_then_answers_504(emu: RunningEmulator) -> None:
     assert response.json()["error"]["status"] == "DEADLINE_EXCEEDED"
 
 
+def test_timeout_count_holds_only_the_next_n_requests(emu: RunningEmulator) -> None:
+    token = emu.grant("carol@gmail.com")["access_token"]
+    emu.admin.faults({"group": "about", "timeout": 0.2, "timeout_count": 1})
+    assert [about(emu, token).status_code for _ in range(2)] == [504, 200]
+    assert emu.admin.call("GET", "/faults")["faults"]["about"]["timeout_count"] == 0
+
+
 def test_faults_can_target_only_some_accounts(emu: RunningEmulator) -> None:
     alice = emu.grant("alice@gmail.com")["access_token"]
     bob = emu.grant("bob@gmail.com")["access_token"]
