@@ -307,7 +307,12 @@ def grant_notices(rt: Runtime) -> dict[str, int]:
 def dispatch_notifications(rt: Runtime) -> dict[str, int]:
     """Deliver the outbox rows that are due now."""
     dispatcher = Dispatcher(
-        rt.settings, rt.engine, clock=rt.clock, sender=rt.notification_sender, after_send=rt.after_send
+        rt.settings,
+        rt.engine,
+        clock=rt.clock,
+        sender=rt.notification_sender,
+        after_send=rt.after_send,
+        sleep=rt.sleep,
     )
     return dispatcher.run()
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from support.airflow_harness import Harness, World
+from support.database import TEST_PG_DIR, RestartablePostgres
 from support.emulator_admin import AdminClient
 from support.receivers import HttpReceiver
 from support.reliability import LEDGER
@@ -37,3 +41,17 @@ def world(
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if LEDGER.scenarios:
         terminalreporter.write_line(LEDGER.summary())
+
+
+@pytest.fixture(scope="session")
+def own_postgres() -> Iterator[RestartablePostgres]:
+    """The suite's own PostgreSQL, for the scenarios that restart it (the shared test server, which
+    also holds Airflow's metadata, is never touched). Under var/ like the shared one: the server runs
+    as its own user when tests run as root, and pytest's temporary dirs are closed to it."""
+    data_dir = TEST_PG_DIR.parent / f"reliability-postgres-{os.getpid()}"
+    server = RestartablePostgres(data_dir)
+    try:
+        yield server
+    finally:
+        server.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
