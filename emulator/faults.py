@@ -176,7 +176,7 @@ class FaultSpec:
     def _bucket(self, key: str, rate: float, capacity: float, now: float) -> TokenBucket:
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = TokenBucket(rate, capacity, capacity, now)
+            bucket = self.buckets[key] = TokenBucket(rate, max(1.0, capacity), capacity, now)  # burst 0: starts empty
         return bucket
 
     def _within_window(self, key: str, now: float) -> bool:
@@ -217,7 +217,10 @@ class FaultSpec:
             return
         if self.user_rate_limit_rps and email is not None:
             bucket = self._bucket(
-                f"user:{project}:{email}", self.user_rate_limit_rps, self.user_rate_limit_burst or 1, now
+                f"user:{project}:{email}",
+                self.user_rate_limit_rps,
+                self.user_rate_limit_burst if self.user_rate_limit_burst is not None else 1,
+                now,
             )
             wait = bucket.take(now)
             if wait is not None:

@@ -51,6 +51,8 @@ def test_per_user_budget_is_403_user_rate_limit_exceeded(emu: RunningEmulator) -
     emu.admin.faults({"group": "about", "user_rate_limit_rps": 0.01, "user_rate_limit_burst": 2})
     assert [about(emu, alice).status_code for _ in range(3)] == [200, 200, 403]
     assert about(emu, bob).status_code == 200, "another user's budget is untouched"
+    emu.admin.faults({"group": "about", "user_rate_limit_rps": 0.01, "user_rate_limit_burst": 0})
+    assert about(emu, bob).status_code == 403, "a burst of 0 refuses even the first call"
     body = about(emu, alice).json()["error"]
     assert body["errors"][0] == {
         "message": "User Rate Limit Exceeded",
