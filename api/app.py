@@ -20,6 +20,7 @@ from api.oauth.controller import OAuthController
 from api.openapi import openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
+from api.security_headers import add_security_headers, trust_proxies
 from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     settings = settings or get_settings()
     engine = engine or get_engine(settings, pre_ping=False)  # see make_engine: the errors path handles drops
     services = Services.build(settings, engine, clock=clock)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             AuthController,
@@ -68,5 +69,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             Exception: unexpected_error,
         },
         openapi_config=openapi_config(services.cookies.session_cookie),
+        before_send=[add_security_headers],
         debug=False,
     )
+    trust_proxies(app, settings.server.trusted_proxies)
+    return app

@@ -24,7 +24,7 @@ from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAUTHENTICATED_PATHS = ["^/api/health", "^/api/docs", "^/static/"]
+UNAUTHENTICATED_PATHS = ["^/api/health/live", "^/api/docs", "^/static/"]
 REQUEST_UNIT = "driveguard_request_unit"
 """A route's `opt` key (and the scope key): the route's handler continues the session lookup's
 transaction through the `request_unit` dependency and ends it (see `RequestUnit`)."""
