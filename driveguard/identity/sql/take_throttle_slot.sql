@@ -3,6 +3,8 @@
 -- the n-th sees the (n-1)-th. A new window starts once the current one is over. From the
 -- `free`-th attempt of a window on, the next attempt must wait base * 2^(n - free) seconds,
 -- capped at max_seconds: a delay that grows and is bounded, never a lockout.
+-- Without a wait, next_allowed_at is set a window back: parallel attempts read the clock before
+-- they wait for the row lock, and an earlier "now" must not find itself refused.
 -- No row returned: the bucket is waiting (next_allowed_at is in the future); nothing was counted.
 INSERT INTO request_throttle AS t (bucket, attempts, window_started_at, next_allowed_at)
 VALUES (
@@ -10,7 +12,7 @@ VALUES (
     1,
     :now,
     :now + make_interval(secs => CASE WHEN 1 >= :free
-        THEN LEAST(CAST(:max_seconds AS float8), CAST(:base_seconds AS float8) * power(CAST(2 AS float8), LEAST(1 - :free, 30))) ELSE CAST(0 AS float8) END)
+        THEN LEAST(CAST(:max_seconds AS float8), CAST(:base_seconds AS float8) * power(CAST(2 AS float8), LEAST(1 - :free, 30))) ELSE -CAST(:window_seconds AS float8) END)
 )
 ON CONFLICT (bucket) DO UPDATE SET
     attempts = CASE WHEN t.window_started_at <= :window_start THEN 1 ELSE t.attempts + 1 END,
@@ -24,6 +26,6 @@ ON CONFLICT (bucket) DO UPDATE SET
                 LEAST((CASE WHEN t.window_started_at <= :window_start THEN 1 ELSE t.attempts + 1 END) - :free, 30)
             )
         )
-        ELSE CAST(0 AS float8) END)
+        ELSE -CAST(:window_seconds AS float8) END)
 WHERE t.next_allowed_at <= :now
 RETURNING attempts
