@@ -50,7 +50,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
             headers[name] = value
     path = str(scope.get("path", ""))
     if "content-security-policy" not in headers:
-        headers["Content-Security-Policy"] = DOCS_CSP if path.startswith("/api/docs") else JSON_CSP
+        html = headers.get("content-type", "").startswith("text/html")
+        headers["Content-Security-Policy"] = DOCS_CSP if html and path.startswith("/api/docs") else JSON_CSP
     if not path.startswith(PUBLIC_ASSETS) and "cache-control" not in headers:
         headers["Cache-Control"] = "no-store"
     if scope.get("scheme") == "https":

@@ -11,7 +11,6 @@ import httpx
 from sqlalchemy import select
 from support.attacks import Ledger
 from support.clock import FakeClock
-from support.emulator import HTML
 from support.signin import ADMIN_PASSWORD, ADMIN_USER, Stack
 
 from driveguard.db.engine import transaction
@@ -50,7 +49,7 @@ def test_an_attacker_at_the_admins_address_delays_the_admin_by_a_bounded_time(fr
     stack = frozen_stack
     # The attacker guesses on and on from the admin's own address (a shared NAT).
     waits = []
-    for _ in range(40):
+    for _ in range(16):
         answer = _post_password(stack.url, "an attacker's guess")
         if answer.status_code == 429:
             waits.append(int(answer.headers["retry-after"]))
@@ -117,14 +116,3 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(make_stack, ledge
     with transaction(proxied.engine) as db:
         addresses = {str(ip) for ip in db.scalars(select(AuditLog.ip_address).where(AuditLog.ip_address.isnot(None)))}
     assert {"198.51.100.0", "198.51.100.1", "198.51.100.2"} <= addresses
-
-
-def test_the_consent_page_walk_still_signs_in_after_throttled_strangers(stack: Stack):
-    """A genuine sign-in from another address is untouched by one address's flood."""
-    for n in range(SIGNIN_START.free + 2):
-        with httpx.Client(timeout=30) as client:
-            client.get(f"{stack.url}/auth/login", headers={"Accept": "application/json"})
-    transport = httpx.HTTPTransport(local_address="127.0.0.2")
-    with httpx.Client(timeout=30, transport=transport) as browser:
-        start = browser.get(f"{stack.url.replace('127.0.0.1', '127.0.0.1')}/auth/login", headers=HTML)
-    assert start.status_code == 302

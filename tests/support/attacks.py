@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from driveguard.config import Settings
+from litestar import Litestar
 from support.signin import ADMIN_PASSWORD
 
 
@@ -17,9 +19,9 @@ class Ledger:
 
     tried: Counter[str] = field(default_factory=Counter)
     passed: Counter[str] = field(default_factory=Counter)
-    secrets: set[str] = field(default_factory=set)
-    log_lines: list[str] = field(default_factory=list)
-    dumps: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set, repr=False)
+    log_lines: list[str] = field(default_factory=list, repr=False)
+    dumps: list[str] = field(default_factory=list, repr=False)
 
     def attack(self, kind: str, refused: bool, what: str = "") -> None:
         """Count one attack of `kind`; one that was not refused fails the test."""
@@ -40,3 +42,41 @@ class Ledger:
 
 
 LEDGER = Ledger()
+
+
+@dataclass(frozen=True)
+class ServedRoute:
+    method: str
+    template: str
+    """The path as the app declares it, e.g. `/api/storage/accounts/{account_id:uuid}/history`."""
+    query: tuple[str, ...]
+    """The names of its query parameters."""
+
+    def path(self, **values: str) -> str:
+        """The template with each `{name:type}` replaced by `values[name]`, or a harmless default."""
+
+        def fill(match: re.Match[str]) -> str:
+            name, kind = match.group(1), match.group(2)
+            return values.get(name) or ("00000000-0000-4000-8000-000000000000" if kind == "uuid" else "x")
+
+        return re.sub(r"\{(\w+):(\w+)\}", fill, self.template)
+
+    @property
+    def changes_state(self) -> bool:
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def served_routes(app: Litestar) -> list[ServedRoute]:
+    """Every (method, path) the app serves, read from the app itself: a new route is covered as
+    soon as it exists. Query parameter names come from the app's OpenAPI document (routes it does
+    not document, the pages, have none listed). Static files are one route."""
+    documented = app.openapi_schema.to_schema().get("paths", {})
+    routes = []
+    for route in app.routes:
+        openapi_path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                operation = documented.get(openapi_path, {}).get(method.lower(), {})
+                query = tuple(p["name"] for p in operation.get("parameters", []) if p.get("in") == "query")
+                routes.append(ServedRoute(method, route.path, query))
+    return routes
