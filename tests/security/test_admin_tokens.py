@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import jwt
 from support.attacks import Ledger
@@ -44,7 +45,12 @@ def test_forged_and_tampered_admin_tokens_are_refused(stack: Stack, ledger: Ledg
         "role user": jwt.encode({**claims, "role": "user"}, key, algorithm="HS256"),
         "unknown admin": jwt.encode({**claims, "sub": "user:mallory"}, key, algorithm="HS256"),
         "google kind without a session": jwt.encode(
-            {**claims, "kind": "google", "sub": f"google:{ADMIN_EMAIL}", "account_id": "00000000-0000-0000-0000-000000000000"},
+            {
+                **claims,
+                "kind": "google",
+                "sub": f"google:{ADMIN_EMAIL}",
+                "account_id": str(uuid.uuid4()),
+            },
             key,
             algorithm="HS256",
         ),
@@ -82,7 +88,9 @@ def test_an_admin_token_from_google_dies_with_its_session_and_grant(stack: Stack
     # Revoking every session of the account.
     token = _google_admin_token(stack)
     answer = stack.browser.post(
-        f"{stack.url}/api/oauth/revoke", json={"target": "all_sessions", "confirm": True}, headers={"Accept": "application/json"}
+        f"{stack.url}/api/oauth/revoke",
+        json={"target": "all_sessions", "confirm": True},
+        headers={"Accept": "application/json"},
     )
     assert answer.status_code == 200, answer.text
     refused, what = _refused(stack, token)

@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from support.attacks import Ledger, served_routes
 from support.emulator import HTML
-from support.site import page_refs
 from support.signin import Stack
+from support.site import page_refs
 
 from api.app import create_app
 from api.security_headers import HSTS, JSON_CSP

@@ -66,6 +66,7 @@ def test_an_attacker_at_the_admins_address_delays_the_admin_by_a_bounded_time(fr
 
 def test_parallel_signin_starts_are_throttled_per_address(frozen_stack: Stack, ledger: Ledger):
     stack = frozen_stack
+
     def start() -> httpx.Response:
         with httpx.Client(timeout=60) as client:
             return client.get(f"{stack.url}/auth/login", headers={"Accept": "application/json"})
@@ -84,6 +85,7 @@ def test_parallel_signin_starts_are_throttled_per_address(frozen_stack: Stack, l
 
 def test_bad_callbacks_are_throttled_per_address_and_good_ones_are_not_counted(frozen_stack: Stack, ledger: Ledger):
     stack = frozen_stack
+
     def forged_callback(n: int) -> httpx.Response:
         with httpx.Client(timeout=60) as client:
             query = {"state": f"forged-state-{n}", "code": f"forged-code-{n}"}

@@ -8,8 +8,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from driveguard.config import Settings
 from litestar import Litestar
+
+from driveguard.config import Settings
 from support.signin import ADMIN_PASSWORD
 
 
