@@ -64,10 +64,14 @@ def capture_logs() -> None:
 
 @pytest.fixture(autouse=True)
 def capture_every_log_line() -> Iterator[None]:
+    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in CAPTURED_LOGGERS}
     capture_logs()
     yield
-    for name in CAPTURED_LOGGERS:
-        logging.getLogger(name).removeHandler(CAPTURE)
+    for name, (level, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        logger.removeHandler(CAPTURE)
+        logger.setLevel(level)
+        logger.disabled = disabled
     logging.getLogger("uvicorn.access").removeFilter(STRIP_QUERIES)
 
 
