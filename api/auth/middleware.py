@@ -105,7 +105,7 @@ class CallerMiddleware(AbstractAuthenticationMiddleware):
         return caller
 
     def _bearer_caller(self, credential: str, scope: Scope) -> Caller:
-        unit = self._unit_for(scope) if credential.count(".") != 2 else None  # admin JWTs need no database
+        unit = self._unit_for(scope) if credential.count(".") != 2 else None  # a JWT: its own lookup (`sid`)
         try:
             return self.identity.authenticate_bearer(credential, unit=unit)
         except BaseException:

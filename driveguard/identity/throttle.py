@@ -76,6 +76,7 @@ class Throttle:
                     "bucket": bucket,
                     "now": now,
                     "window_start": now - policy.window,
+                    "window_end": now + policy.window,
                     "window_seconds": policy.window.total_seconds(),
                     "free": policy.free,
                     "base_seconds": policy.base_seconds,
