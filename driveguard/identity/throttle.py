@@ -22,6 +22,9 @@ from driveguard.clock import Clock, utcnow
 from driveguard.db.engine import transaction
 from driveguard.identity.sql import load_sql
 
+PRUNE_EVERY = dt.timedelta(minutes=10)
+STALE_AFTER = dt.timedelta(hours=1)
+"""Longer than every policy's window: a bucket this old holds nothing that still counts."""
 UNKNOWN_ADDRESS = "unknown"
 """Requests without a known client address share one bucket."""
 
@@ -66,10 +69,12 @@ class Throttle:
     def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self._next_prune: dt.datetime | None = None
 
     def attempt(self, *slots: tuple[ThrottlePolicy, str]) -> None:
         """Count one attempt in every (policy, bucket), or raise Throttled and count nothing."""
         now = self.clock()
+        self._prune(now)
         with transaction(self.engine) as db:
             for policy, bucket in sorted(slots, key=lambda slot: slot[1]):  # one lock order: no deadlock
                 params = {
@@ -86,6 +91,15 @@ class Throttle:
                     wait_until = db.execute(load_sql("throttle_wait_until"), {"bucket": bucket}).scalar_one()
                     # Raising rolls the transaction back: the buckets taken before this one are given back.
                     raise Throttled(max(1, math.ceil((wait_until - now).total_seconds())))
+
+    def _prune(self, now: dt.datetime) -> None:
+        """Every PRUNE_EVERY (per process), drop buckets nobody waits on any more, so names and
+        addresses tried once do not pile up (an indexed delete; no other job needed)."""
+        if self._next_prune is not None and self._next_prune > now >= self._next_prune - PRUNE_EVERY:
+            return  # (a clock set back also prunes)
+        self._next_prune = now + PRUNE_EVERY
+        with transaction(self.engine) as db:
+            db.execute(load_sql("delete_stale_throttle_buckets"), {"before": now - STALE_AFTER, "now": now})
 
     def forgive(self, bucket: str) -> None:
         """Give one counted attempt back (it turned out to be legitimate)."""

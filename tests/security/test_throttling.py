@@ -14,7 +14,7 @@ from support.clock import FakeClock
 from support.signin import ADMIN_PASSWORD, ADMIN_USER, Stack
 
 from driveguard.db.engine import transaction
-from driveguard.db.models import AuditLog
+from driveguard.db.models import AuditLog, RequestThrottle
 from driveguard.identity.throttle import ADMIN_PASSWORD_PAIR, SIGNIN_CALLBACK, SIGNIN_START
 
 
@@ -81,6 +81,12 @@ def test_parallel_signin_starts_are_throttled_per_address(frozen_stack: Stack, l
     # The address may start again once the wait is over: a delay, not a ban.
     stack.clock.advance(int(refused.headers["retry-after"]))
     assert start().status_code == 302
+    # Buckets nobody waits on are dropped later on: the table does not grow with every address.
+    assert _post_password(stack.url, "one more name and address").status_code == 401  # 3 more buckets
+    assert stack.count(RequestThrottle) == 4
+    stack.clock.advance(2 * 3600)
+    assert start().status_code == 302
+    assert stack.count(RequestThrottle) == 1  # only the bucket just taken
 
 
 def test_bad_callbacks_are_throttled_per_address_and_good_ones_are_not_counted(frozen_stack: Stack, ledger: Ledger):
