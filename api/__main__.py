@@ -47,8 +47,7 @@ def main() -> int:
         factory=True,
         host=settings.server.host,
         port=settings.server.port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=False,  # the app believes X-Forwarded-* from TRUSTED_PROXIES only (api/security_headers.py)
         log_level="info",
         log_config=log_config(),
     )

@@ -454,3 +454,17 @@ class BackfillDay(DefaultBase):
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         Index("ix_backfill_day_status", "status"),
     )
+
+
+class RequestThrottle(DefaultBase):
+    """One throttle bucket (`driveguard.identity.throttle`): attempts in the current window and
+    when the next attempt is allowed. Counted by one upsert per attempt, before the attempt's work."""
+
+    __tablename__ = "request_throttle"
+
+    bucket: Mapped[str] = mapped_column(String(400), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[dt.datetime] = mapped_column(TZ)
+    next_allowed_at: Mapped[dt.datetime] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_request_throttle_window_started_at", "window_started_at"),)
