@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_LINK_MODE := copy
 
-.PHONY: install chromium redis run test lint format clean-var bench soak
+.PHONY: install chromium redis run test lint format clean-var bench fuzz soak
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ format: install
 # The benchmarks (not part of `make test`): ~10 minutes, figures in bench/results/latest.json.
 bench: install
 	$(VENV)/bin/python bench/run_all.py
+
+# The long API fuzz (not part of `make test`, which runs the same suite with a few examples per
+# operation): schemathesis against the app's OpenAPI document, FUZZ_EXAMPLES per operation and caller.
+FUZZ_EXAMPLES ?= 150
+fuzz: install
+	DRIVEGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/fuzz -q -p no:cacheprovider --timeout=0
 
 # The soak (tests/soak, ~10 s of load inside `make test`) for longer: SOAK_SECONDS of concurrent API
 # reads and writes beside collections and alert dispatches (default 600), then every write counted.

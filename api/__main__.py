@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.server.port,
         # Several processes share the listening socket; each builds its own app (and database pool).
         workers=args.workers or settings.server.workers,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=False,  # the app believes X-Forwarded-* from TRUSTED_PROXIES only (api/security_headers.py)
         log_level="info",
         log_config=log_config(),
     )

@@ -17,9 +17,11 @@ from api.auth.middleware import CallerMiddleware
 from api.deps import Services
 from api.health.controller import HealthController
 from api.oauth.controller import OAuthController
-from api.openapi import openapi_config
+from api.openapi import StrictStructSchemaPlugin, openapi_config
 from api.pages import pages_routers, template_config
 from api.problems import domain_error, not_found, problem_details_plugin, unexpected_error
+from api.request_input import CheckedRequest, reject_unstorable_parameters
+from api.security_headers import add_security_headers, trust_proxies
 from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     settings = settings or get_settings()
     engine = engine or get_engine(settings, pre_ping=False)  # see make_engine: the errors path handles drops
     services = Services.build(settings, engine, clock=clock)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             AuthController,
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         state=State({"cookies": services.cookies, "read_audit": services.identity.read_audit}),
         on_startup=[services.start],
         on_shutdown=[services.close],
-        plugins=[problem_details_plugin()],
+        request_class=CheckedRequest,
+        before_request=reject_unstorable_parameters,
+        plugins=[problem_details_plugin(), StrictStructSchemaPlugin()],
         exception_handlers={
             DriveguardError: domain_error,
             DBAPIError: database_error,
@@ -68,5 +72,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             Exception: unexpected_error,
         },
         openapi_config=openapi_config(services.cookies.session_cookie),
+        before_send=[add_security_headers],
         debug=False,
     )
+    trust_proxies(app, settings.server.trusted_proxies)
+    return app

@@ -12,7 +12,9 @@ and clients that do not ask for HTML always get the problem.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +53,8 @@ ERROR_TEMPLATE = "error.html"
 """The pages' error page (`api/pages/templates/`), in their layout."""
 PROBLEM_TYPE_BASE = "https://driveguard.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+INVALID_REQUEST = "invalid-request"
+"""The `code` of a request Litestar's own validation refused (a parameter or body of the wrong shape)."""
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="driveguard"'}
 
 STATUS_OF: dict[type[DriveguardError], int] = {
@@ -183,7 +187,7 @@ def page_domain_error(request: Request[Any, Any, Any], exc: DriveguardError) -> 
 def page_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's own errors on a page route (a bad query parameter, a failed CSRF check) as a page."""
     if isinstance(exc, ValidationException):
-        return error_page(400, "Invalid request", str(exc.detail))
+        return error_page(400, "Invalid request", _without_query(exc.detail))
     if exc.status_code == 401:
         return Redirect(sign_in_location(request), status_code=303, headers={"Cache-Control": "no-store"})
     if exc.status_code == 403:
@@ -208,16 +212,47 @@ def not_found(request: Request[Any, Any, Any], exc: NotFoundException | MethodNo
 
 
 def _http_to_problem(exc: HTTPException) -> ProblemDetailsException:
-    """What the problem details plugin answers for any other HTTP error."""
-    return ProblemDetailsException(status_code=exc.status_code, title=exc.detail, extra=exc.extra, headers=exc.headers)
+    """What the problem details plugin answers for any other HTTP error: the status's phrase as the
+    title, Litestar's message (e.g. why the body could not be read) as the detail."""
+    title = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    extra = exc.extra if isinstance(exc.extra, dict) else None
+    return ProblemDetailsException(
+        status_code=exc.status_code, title=title, detail=detail, type_="about:blank", extra=extra, headers=exc.headers
+    )
+
+
+QUOTED_VALUE = re.compile(r"\s*'.*'")
+"""A value the decoder quotes in its message (`Invalid enum value 'x'`): never sent back."""
+
+
+def _without_query(detail: str) -> str:
+    """Litestar's "Validation failed for GET /path?query" without the query (codes, state, tokens)."""
+    return str(detail).split("?", 1)[0]
+
+
+def _without_values(error: Any) -> Any:
+    """One validation error as sent back: which field, where, and why, never the value itself
+    (it may be a code, a token or a password)."""
+    if not isinstance(error, dict):
+        return {"message": "Invalid value"}
+    kept = {key: error[key] for key in ("key", "source") if key in error}
+    return {**kept, "message": QUOTED_VALUE.sub("", str(error.get("message", "Invalid value")))}
 
 
 def _validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
+    """Litestar's validation failure as a 400 problem. Its detail quotes the request's URL with the
+    query (`Validation failed for GET /auth/callback?code=...`): the query is cut off, and each
+    error keeps its field and reason but not the value."""
+    detail = _without_query(exc.detail) if exc.detail else None
+    errors = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
+    code = str(getattr(exc, "code", INVALID_REQUEST))  # e.g. `unstorable-text` (api/request_input.py)
     return ProblemDetailsException(
         status_code=HTTP_400_BAD_REQUEST,
         title="Invalid request",
-        detail=exc.detail,
-        extra={"errors": exc.extra} if exc.extra else None,
+        detail=detail,
+        type_=f"{PROBLEM_TYPE_BASE}{code}",
+        extra={"code": code, **({"errors": [_without_values(error) for error in errors]} if errors else {})},
     )
 
 
@@ -227,6 +262,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
             enable_for_all_http_exceptions=True,
-            exception_to_problem_detail_map={ValidationException: _validation_to_problem},
+            exception_to_problem_detail_map={
+                HTTPException: _http_to_problem,
+                ValidationException: _validation_to_problem,
+            },
         )
     )

@@ -78,9 +78,22 @@ def usage(i: int, limit: int | None, hours_ago: float) -> int:
     return max(0, int(base - hours_ago * (limit or 200 * GIB) / 100 / (24 * 7)))
 
 
-def load(database_url: str, accounts: int, days: int, raw_hours: int) -> dict[str, Any]:
-    """Accounts and their history by COPY; partitions by the product's function; the read model
-    by the product's refresh. Returns the ids it made and how long each part took."""
+def account_id(i: int) -> uuid.UUID:
+    """The i-th account's id: fixed, so a later stage adds accounts beside the earlier ones."""
+    return uuid.UUID(int=(i + 1) * 0x9E3779B97F4A7C15 % (1 << 122) | (4 << 76))
+
+
+def history_days(i: int, days: int, recent_days: int | None) -> int:
+    """Daily rows of account i: the whole `days` for every tenth account (and all of them without
+    `recent_days`), the others signed up `recent_days` ago."""
+    return days if recent_days is None or i % 10 == 0 else min(days, recent_days)
+
+
+def load(
+    database_url: str, accounts: range, days: int, raw_hours: int, recent_days: int | None = None
+) -> dict[str, Any]:
+    """Accounts `accounts` (indexes) and their history by COPY; partitions by the product's
+    function; the read model by the product's refresh. Returns how long each part took."""
     import psycopg
     from sqlalchemy import text
 
@@ -91,39 +104,50 @@ def load(database_url: str, accounts: int, days: int, raw_hours: int) -> dict[st
     from launcher import embedded
 
     began = time.perf_counter()
-    ids = [uuid.UUID(int=(i + 1) * 0x9E3779B97F4A7C15 % (1 << 122) | (4 << 76)) for i in range(accounts)]
-    limits = [None if i % 20 == 0 else 15 * GIB * (1 + i % 7) for i in range(accounts)]
+    ids = {i: account_id(i) for i in accounts}
+    limits = {i: None if i % 20 == 0 else 15 * GIB * (1 + i % 7) for i in accounts}
     engine = make_engine(database_url, pool_size=1)
     first_day = (NOW - dt.timedelta(hours=raw_hours)).replace(hour=0) - dt.timedelta(days=days)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # daily years for the whole history, raw months for the raw window only
         month = first_day.replace(day=1)
         while month <= NOW:
-            conn.execute(load_sql("ensure_partition"), {"at": month})
+            conn.execute(load_sql("ensure_daily_partition"), {"at": month})
             month = (month + dt.timedelta(days=32)).replace(day=1)
+        for hours_ago in [*range(raw_hours, 0, -24), 0]:
+            conn.execute(load_sql("ensure_partition"), {"at": NOW - dt.timedelta(hours=hours_ago)})
     with psycopg.connect(embedded.libpq_url(database_url)) as pg, pg.cursor() as cur:
         with cur.copy("COPY google_account (id, google_sub, email, status, created_at, updated_at) FROM STDIN") as copy:
-            for i, account_id in enumerate(ids):
+            for i, account in ids.items():
                 status = "reauth_required" if i % 50 == 0 else "active"
-                copy.write_row((account_id, f"sub-{i}", f"user{i:06d}@org{i % 97}.example", status, first_day, NOW))
+                copy.write_row((account, f"sub-{i}", f"user{i:06d}@org{i % 97}.example", status, first_day, NOW))
         accounts_done = time.perf_counter()
         columns = "account_id, interval_start, interval_end, collected_at, usage_bytes, usage_in_drive_bytes, usage_in_trash_bytes, limit_bytes, source, granularity"  # noqa: E501
         rows = 0
         with cur.copy(f"COPY storage_snapshot ({columns}) FROM STDIN") as copy:
+            # COPY's text format written a day or an hour at a time: formatting each value in Python
+            # (write_row) would make the loader, not PostgreSQL, the slow part.
+            keys = {i: (str(account), "\\N" if limits[i] is None else str(limits[i])) for i, account in ids.items()}
             for d in range(days):
                 start = first_day + dt.timedelta(days=d)
-                end = start + dt.timedelta(days=1)
+                begin, end = start.isoformat(), (start + dt.timedelta(days=1)).isoformat()
                 ago = (NOW - start).total_seconds() / 3600
-                for i, account_id in enumerate(ids):
+                lines = []
+                for i, (account, limit) in keys.items():
+                    if d < days - history_days(i, days, recent_days):
+                        continue
                     used = usage(i, limits[i], ago)
-                    copy.write_row((account_id, start, end, end, used, used, 0, limits[i], "reports", "daily"))
-                rows += accounts
+                    lines.append(f"{account}\t{begin}\t{end}\t{end}\t{used}\t{used}\t0\t{limit}\treports\tdaily\n")
+                copy.write("".join(lines))
+                rows += len(lines)
             for h in range(raw_hours, 0, -1):
                 start = NOW - dt.timedelta(hours=h)
-                end = start + dt.timedelta(hours=1)
-                for i, account_id in enumerate(ids):
+                begin, end = start.isoformat(), (start + dt.timedelta(hours=1)).isoformat()
+                lines = []
+                for i, (account, limit) in keys.items():
                     used = usage(i, limits[i], h)
-                    copy.write_row((account_id, start, end, end, used, used, 0, limits[i], "drive_about", "raw"))
-                rows += accounts
+                    lines.append(f"{account}\t{begin}\t{end}\t{end}\t{used}\t{used}\t0\t{limit}\tdrive_about\traw\n")
+                copy.write("".join(lines))
+                rows += len(lines)
         pg.commit()
         cur.execute("ANALYZE")
     copied = time.perf_counter()
@@ -133,7 +157,6 @@ def load(database_url: str, accounts: int, days: int, raw_hours: int) -> dict[st
         conn.execute(text("ANALYZE storage_latest"))
     engine.dispose()
     return {
-        "ids": ids,
         "snapshot_rows": rows,
         "load_accounts_s": round(accounts_done - began, 1),
         "load_snapshots_s": round(copied - accounts_done, 1),
@@ -190,7 +213,7 @@ def serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[byte
         cwd=ROOT,
         env={**os.environ, **env},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a busy shared machine: workers may take a while to import
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health/live", timeout=1).status_code == 200:
@@ -201,7 +224,7 @@ def serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[byte
             raise RuntimeError("the API did not start")
         time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("the API did not answer within 60 s")
+    raise RuntimeError("the API did not answer within 180 s")
 
 
 async def _drive(url: str, headers: dict[str, str], connections: int, warmup: float, duration: float) -> dict[str, Any]:
@@ -300,10 +323,12 @@ def measure(pool: Any, url: str, headers: dict[str, str], args: argparse.Namespa
     }
 
 
-def routes(base: str, ids: list[uuid.UUID], deep_cursor: str | None, admin: str, session: str) -> dict[str, Any]:
+def routes(accounts: int, deep_cursor: str | None, admin: str, session: str) -> dict[str, Any]:
     """name -> (path with query, headers)."""
+    ids = [account_id(i) for i in (0, accounts // 2)]
     as_admin = {"Authorization": f"Bearer {admin}"}
     as_person = {"Cookie": f"dg_session={session}"}
+    admin_pages = {"Cookie": f"dg_admin={admin}"}  # the admin pages' cookie (not secure in the bench: no __Host-)
     year_ago = (NOW - dt.timedelta(days=365)).date().isoformat()
     deep = f"&cursor={deep_cursor}" if deep_cursor else ""
     return {
@@ -312,12 +337,15 @@ def routes(base: str, ids: list[uuid.UUID], deep_cursor: str | None, admin: str,
         "accounts_by_usage": ("/api/storage/accounts?sort=usage_percent&direction=desc&limit=50", as_admin),
         "accounts_by_usage_deep": (f"/api/storage/accounts?sort=usage_percent&direction=desc&limit=50{deep}", as_admin),
         "history_year_daily": (
-            f"/api/storage/accounts/{ids[len(ids) // 2]}/history?from={year_ago}&resolution=daily",
+            f"/api/storage/accounts/{ids[1]}/history?from={year_ago}&resolution=daily",
             as_admin,
         ),
         "me": ("/api/storage/me", as_person),
         "oauth_status": ("/api/oauth/status", as_person),
-        "detailed_status_email": (f"/api/oauth/detailed-status?email=user{len(ids) // 3:06d}", as_admin),
+        "detailed_status_email": (f"/api/oauth/detailed-status?email=user{accounts // 3:06d}", as_admin),
+        "page_admin": ("/admin", admin_pages),
+        "page_admin_accounts": ("/admin/accounts", admin_pages),
+        "page_admin_account": (f"/admin/accounts/{ids[1]}", admin_pages),
     }
 
 
@@ -389,13 +417,79 @@ def explain(env: dict[str, str], table: dict[str, Any], out: Path) -> dict[str, 
 # -- the run ----------------------------------------------------------------------------------------
 
 
+SEQ_SCAN = re.compile(r"Seq Scan on (storage_snapshot\w*|google_account|storage_latest)\b")
+"""A plan line that reads the history or every account: what no read route may do."""
+EMPTY_RELATION = re.compile(r"\(cost=0\.00\.\.0\.00 ")
+"""The planner's cost of scanning a relation without pages (an empty default partition): it reads nothing."""
+
+
+def seq_scan_check(seq_scans: dict[str, list[str]]) -> dict[str, Any]:
+    """Which routes' plans scan the history or all accounts sequentially (scans of empty relations aside)."""
+    offenders = {
+        name: [line for line in lines if SEQ_SCAN.search(line) and not EMPTY_RELATION.search(line)]
+        for name, lines in seq_scans.items()
+    }
+    offenders = {name: lines for name, lines in offenders.items() if lines}
+    return {"ok": not offenders, "routes_explained": len(seq_scans), "offenders": offenders}
+
+
+SCAN_LINE = re.compile(
+    r"(Seq Scan|Index Scan|Index Only Scan|Bitmap Index Scan|Bitmap Heap Scan)( Backward)? (on|using) "
+)
+
+
+def explain_key_lines(folder: Path) -> str:
+    """Per route and statement: how each relation is read (rows, loops) and the execution time."""
+    out: list[str] = []
+    for path in sorted(folder.glob("*.txt")):
+        text = path.read_text()
+        out.append(f"== {path.stem}: {text.splitlines()[0]}")
+        for n, block in enumerate(text.split("\n----\n"), 1):
+            lines = block.splitlines()
+            scans = []
+            for line in lines:
+                if SCAN_LINE.search(line):
+                    actual = re.search(r"\(actual [^)]*\)", line)
+                    scans.append(
+                        line.strip().removeprefix("->  ").split("  (cost")[0] + (f" {actual[0]}" if actual else "")
+                    )
+            timing = next((line for line in lines if line.startswith("Execution Time")), "")
+            out.append(f"  [{n}] {timing}: " + " | ".join(scans))
+    return "\n".join(out) + "\n"
+
+
+def smoke(base: str, table: dict[str, Any]) -> dict[str, str]:
+    """One request per route before measuring: anything but a 200 (a redirect to sign-in, a
+    problem) would be measured as if it were the page, so it is reported instead."""
+    failed: dict[str, str] = {}
+    for name, (path, headers) in table.items():
+        answer = httpx.get(base + path, headers=headers, timeout=120, follow_redirects=False)
+        if answer.status_code != 200:
+            failed[name] = f"{answer.status_code}: {answer.text[:200]}"
+    return failed
+
+
+def saturation(pool: Any, url: str, args: argparse.Namespace, ceiling: dict[str, Any]) -> dict[str, Any]:
+    """The bare endpoint again with twice the load (connections and threads or processes): if the
+    throughput does not rise, the server is the bottleneck, not the load generator."""
+    doubled = argparse.Namespace(**{**vars(args), "connections": args.connections * 2})
+    doubled.load_processes = args.load_processes * 2
+    figure = measure(pool, url, {}, doubled)
+    gain = round(figure["rps"] / (ceiling["rps"] or 1.0), 3)
+    return {**figure, "connections": doubled.connections, "rps_gain": gain, "saturated": gain <= 1.1}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Load, serve, measure; with `stages` (the --full run: 10,000 first), the overview and the
+    ceiling are measured at each smaller size before the rest is loaded into the same database."""
     from launcher import embedded
 
     workdir = Path(tempfile.mkdtemp(prefix="dg-bench-api-"))
     data_dir = workdir / "pg"
     url = embedded.start(data_dir)
     server = None
+    loaded: dict[str, Any] = {"snapshot_rows": 0}
+    stages: dict[str, Any] = {}
     try:
         from driveguard.db import migrate
         from driveguard.db.engine import make_engine
@@ -404,28 +498,57 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         migrate.upgrade(engine)
         engine.dispose()
         env = settings_env(url)
-        loaded = load(url, args.accounts, args.days, args.raw_hours)
-        ids = loaded.pop("ids")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = serve(env, port, args.workers)
-        session, admin = credentials(env, base, ids[0])
-        table = routes(base, ids, deep_cursor(base, admin, args.accounts), admin, session)
-        figures: dict[str, dict[str, Any]] = {}
         context = multiprocessing.get_context("spawn")
-        with context.Pool(args.load_processes) as pool:
-            for name, (path, headers) in table.items():
-                figures[name] = measure(pool, base + path, headers, args)
-                print(f"{name:24} {figures[name]}", flush=True)
+        done = 0
+        with context.Pool(args.load_processes * 2) as pool:
+            for size in [*args.stages, args.accounts]:
+                part = load(url, range(done, size), args.days, args.raw_hours, args.recent_days)
+                done = size
+                for key, value in part.items():
+                    loaded[key] = round(loaded.get(key, 0) + value, 1)
+                if server is None:
+                    server = serve(env, port, args.workers)
+                session, admin = credentials(env, base, account_id(0))
+                if size != args.accounts:  # a smaller stage: the overview's cost at this size
+                    partial = routes(size, None, admin, session)
+                    stages[str(size)] = {
+                        name: measure(pool, base + partial[name][0], partial[name][1], args)
+                        for name in (CEILING, "overview")
+                    }
+                    print(f"at {size:,} accounts: {stages[str(size)]}", flush=True)
+                    continue
+                table = routes(size, deep_cursor(base, admin, size), admin, session)
+                failed = smoke(base, table)
+                figures: dict[str, dict[str, Any]] = {}
+                for name, (path, headers) in table.items():
+                    figures[name] = measure(pool, base + path, headers, args)
+                    print(f"{name:24} {figures[name]}", flush=True)
+                saturated = saturation(pool, base + table[CEILING][0], args, figures[CEILING])
+                print(f"load generator at twice the load on the bare endpoint: {saturated}", flush=True)
         explained = explain(env, table, args.out.parent / "api-explain")
+        (args.out.parent / "api-explain-keylines.txt").write_text(explain_key_lines(args.out.parent / "api-explain"))
     finally:
         if server is not None:
             server.terminate()
             server.wait(30)
         embedded.stop(data_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
     ceiling = figures[CEILING]["rps"] or 1.0
     for figure in figures.values():
         figure["ratio_to_ceiling"] = round(figure["rps"] / ceiling, 4)
+    for measured in stages.values():
+        for figure in measured.values():
+            figure["ratio_to_ceiling"] = round(figure["rps"] / (measured[CEILING]["rps"] or 1.0), 4)
+    flatness = {
+        size: round(figures["overview"]["p99_ms"] / (measured["overview"]["p99_ms"] or 1.0), 3)
+        for size, measured in stages.items()
+    }
+    flatness_p50 = {
+        size: round(figures["overview"]["p50_ms"] / (measured["overview"]["p50_ms"] or 1.0), 3)
+        for size, measured in stages.items()
+    }
     return {
         "accounts": args.accounts,
         "workers": args.workers,
@@ -435,7 +558,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": args.duration,
         **loaded,
         "routes": figures,
+        "stages": stages,
+        "overview_p99_ratio_to_stage": flatness,
+        "overview_p50_ratio_to_stage": flatness_p50,
+        "load_generator_saturation": saturated,
+        "smoke_failed": failed,
         "seq_scans": explained["seq_scans"],
+        "seq_scan_check": seq_scan_check(explained["seq_scans"]),
         "explain_failed": explained["failed"],
     }
 
@@ -449,6 +578,10 @@ def record(result: dict[str, Any], out: Path) -> None:
         flat[f"{name}_p99_ms"] = figure["p99_ms"]
         flat[f"{name}_rps"] = figure["rps"]
         flat[f"{name}_ratio_to_ceiling"] = figure["ratio_to_ceiling"]
+    for size, ratio in result["overview_p99_ratio_to_stage"].items():
+        flat[f"overview_p99_ratio_to_{size}"] = ratio
+    flat["seq_scan_check_ok"] = result["seq_scan_check"]["ok"]
+    flat["load_generator_saturated"] = result["load_generator_saturation"]["saturated"]
     current["api"] = {**flat, "run": result}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(current, indent=2) + "\n")
@@ -456,9 +589,24 @@ def record(result: dict[str, Any], out: Path) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--full", action="store_true", help="100,000 accounts and a year: >= 10 million snapshot rows")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="100,000 accounts (a year of daily history for every tenth, 45 days for the others, 48 hours raw: "
+        ">= 10 million snapshot rows), the overview measured at 10,000 first",
+    )
     p.add_argument("--accounts", type=int, default=10_000)
+    p.add_argument(
+        "--stages",
+        type=int,
+        nargs="*",
+        default=[],
+        help="smaller sizes to measure the overview at first, loading the rest afterwards (e.g. 10000)",
+    )
     p.add_argument("--days", type=int, default=365, help="daily history before the raw window")
+    p.add_argument(
+        "--recent-days", type=int, default=None, help="daily history of 9 accounts in 10 (default: --days for all)"
+    )
     p.add_argument("--raw-hours", type=int, default=48, help="hourly raw rows (the retention window's tail)")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--connections", type=int, default=16)
@@ -478,16 +626,34 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.full:
-        args.accounts = 100_000
+        args.accounts, args.stages, args.recent_days = 100_000, [10_000], 45
+    args.stages = sorted(size for size in args.stages if 0 < size < args.accounts)
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "httpx"
     result = run(args)
     record(result, args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "routes"}, indent=2))
-    print(f"{'route':24} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'ratio':>7}")
+    print(f"{'route':24} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'ratio':>7}   (targets: p99 < 50 ms, ratio >= 0.5)")
     for name, figure in result["routes"].items():
         print(f"{name:24} {figure['p50_ms']:8} {figure['p99_ms']:8} {figure['rps']:8} {figure['ratio_to_ceiling']:7}")
+    for size, ratio in result["overview_p99_ratio_to_stage"].items():
+        p50 = result["overview_p50_ratio_to_stage"][size]
+        print(
+            f"overview p99 at {result['accounts']:,} / at {int(size):,} accounts: {ratio} (target <= 1.2); p50: {p50}"
+        )
+    sat = result["load_generator_saturation"]
+    print(
+        f"load generator: bare endpoint {result['routes'][CEILING]['rps']} req/s; at twice the load {sat['rps']} req/s"
+        f" (x{sat['rps_gain']}): {'saturates the server' if sat['saturated'] else 'NOT saturating: the client limits'}"
+    )
+    check = result["seq_scan_check"]
+    verdict = "ok" if check["ok"] else f"FOUND in {sorted(check['offenders'])}"
+    print(
+        f"seq scan check ({check['routes_explained']} routes' plans, storage_snapshot*/google_account/storage_latest):"
+        f" {verdict}"
+    )
     errors = sum(figure["errors"] for figure in result["routes"].values()) + len(result["explain_failed"])
+    errors += len(result["smoke_failed"])
     return 0 if errors == 0 else 1
 
 

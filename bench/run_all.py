@@ -6,7 +6,9 @@ figures in `bench/results/latest.json`.
 - collect, 1,000 accounts: the product defaults again (the peak RSS baseline for
   `collect.peak_rss_ratio_10k_1k`), then the variants 1 shard, 16 shards, batches of 25 and
   injected faults, one interval each (`collect.variants.*`);
-- refresh, 1,000 due accounts, 100 ms at the token endpoint (`refresh.*`).
+- refresh, 1,000 due accounts, 100 ms at the token endpoint (`refresh.*`);
+- the read API, 10,000 accounts and a year of daily history (`api.*`: `api.overview_p99_ms`,
+  `api.overview_ratio_to_ceiling` and the same per route; `bench/api.py --full` for 100,000).
 
 Ratios, not times, are the figures to compare: the machine may be busy with other work.
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import collect, refresh
+from bench import api, collect, refresh
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 VARIANTS = ["default", "shards=1", "shards=16", "batch=25", "faults"]
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accounts", type=int, default=10_000, help="the headline run")
     p.add_argument("--small", type=int, default=1_000, help="the RSS baseline and the variants")
     p.add_argument("--refresh-accounts", type=int, default=1_000)
+    p.add_argument("--api-accounts", type=int, default=10_000, help="the read API benchmark (0: skip it)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     began = time.time()
@@ -77,7 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
     args.out.write_text(json.dumps({**earlier, **results}, indent=2) + "\n")
     print(f"wrote {args.out} in {results['total_seconds']} s")
-    ok = token["exactly_one_refresh_per_account"] and big["lost"] == 0 and all(v["lost"] == 0 for v in small.values())
+    # The read API last: it adds `api` to the file just written (read-modify-write).
+    api_ok = args.api_accounts <= 0 or api.main(["--accounts", str(args.api_accounts), "--out", str(args.out)]) == 0
+    ok = (
+        api_ok
+        and token["exactly_one_refresh_per_account"]
+        and big["lost"] == 0
+        and all(v["lost"] == 0 for v in small.values())
+    )
     return 0 if ok else 1
 
 

@@ -4,7 +4,8 @@ Every 10 minutes: `plan` lists the accounts whose token expires before the next 
 margin (`refresh_margin_minutes`), cut into keyset shards; `refresh` is mapped over the
 shards in the `google_api` pool and asks the token service to refresh each account (one
 refresh per account across all processes); `summarize` adds the counts (refreshed, skipped,
-failed, reauth_required) and stores them in `pipeline_run`.
+failed, reauth_required) and stores them in `pipeline_run`, then fails the run if a shard was lost
+or an account could not be refreshed (Google failing): a pass that missed work is never green.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def token_refresh() -> None:
 
         counts = record(pipelines.sum_counts(results))
         pipelines.check_all_shards(shards, results)  # counts are kept; a lost shard still fails the run
+        pipelines.check_refresh_pass(counts)  # so does an account Google would not refresh
         return counts
 
     shards = plan()

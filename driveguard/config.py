@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -154,6 +155,9 @@ class ServerSettings:
     public_url: str
     workers: int = 1
     """uvicorn worker processes of `python -m api` (each with its own database pool of DATABASE_POOL_SIZE)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the reverse proxies whose X-Forwarded-For/-Proto are believed
+    (the client address for throttling and audit, https for HSTS); empty: none are."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,14 @@ def _split_list(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(item for item in re.split(r"[\s,]+", text) if item)
+
+
+def _parse_networks(text: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks (`10.0.0.0/8`), each checked."""
+    networks = _split_list(text)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the variable in the problem
+    return networks
 
 
 def _parse_encryption_keys(text: str) -> tuple[EncryptionKey, ...]:
@@ -467,6 +479,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         port=port,
         public_url=(r.url("API_PUBLIC_URL", f"http://{host}:{port}") or "").rstrip("/"),
         workers=r.integer("API_WORKERS", 1, 1, 64),
+        trusted_proxies=r.parse("TRUSTED_PROXIES", (), _parse_networks, "a list of IP addresses or networks"),
     )
     env_name = r.raw("DRIVEGUARD_ENV") or "production"
     database = DatabaseSettings(

@@ -1,4 +1,8 @@
-"""Reachability of everything Driveguard depends on, for `GET /api/health` and the launcher."""
+"""Reachability of everything Driveguard depends on, for `GET /api/health` and the launcher.
+
+Two questions, answered apart: does sign-in work (the database, its migrations, Google's token
+endpoint) and do the pipelines work (Airflow). Airflow being down stops collection, not sign-in.
+"""
 
 from __future__ import annotations
 
@@ -49,10 +53,10 @@ def check_migrations(engine: Engine) -> Check:
     return _timed("migrations", probe)
 
 
-def check_http(name: str, url: str, timeout: float = 2.0) -> Check:
+def check_http(name: str, url: str, timeout: float = 2.0, *, ok_below: int = 400) -> Check:
     def probe() -> dict[str, Any]:
         response = httpx.get(url, timeout=timeout)
-        return {"ok": response.status_code < 400, "url": url, "status_code": response.status_code}
+        return {"ok": response.status_code < ok_below, "url": url, "status_code": response.status_code}
 
     return _timed(name, probe)
 
@@ -67,20 +71,24 @@ def check_airflow(settings: Settings, timeout: float = 3.0) -> Check:
     return _timed("airflow", probe)
 
 
+SIGNIN_CHECKS = ("database", "migrations", "google_token_endpoint")
+PIPELINE_CHECKS = ("database", "airflow")
+
+
 def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
-    """All checks; `healthy` (HTTP 200) depends on the database alone, the rest degrade."""
-    google_name = "google_emulator" if settings.google.emulator_url else "google"
+    """All checks. `status` (HTTP 200 or 503) is "up" while the database works; `signin` and
+    `pipelines` say whether each of the two works, so Airflow down never reads as broken sign-in."""
     checks = [
         check_database(engine),
         check_migrations(engine),
         check_airflow(settings),
-        check_http(google_name, settings.google.endpoints.jwks_uri),
+        # The token endpoint only takes POSTs: any answer below 500 (405, 400) means it is reachable.
+        check_http("google_token_endpoint", settings.google.endpoints.token_uri, ok_below=500),
     ]
     by_name = {check.name: check for check in checks}
-    database_ok = by_name["database"].ok
-    status = "ok" if all(c.ok for c in checks) else ("degraded" if database_ok else "down")
     return {
-        "status": status,
-        "healthy": database_ok,
+        "status": "up" if by_name["database"].ok else "down",
+        "signin": "ok" if all(by_name[name].ok for name in SIGNIN_CHECKS) else "down",
+        "pipelines": "ok" if all(by_name[name].ok for name in PIPELINE_CHECKS) else "down",
         "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
     }

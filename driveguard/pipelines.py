@@ -52,11 +52,13 @@ __all__ = [
     "CollectionIncomplete",
     "DelegationFailed",
     "Interval",
+    "RefreshIncomplete",
     "Runtime",
     "ShardsFailed",
     "backfill_day",
     "check_all_shards",
     "check_quality",
+    "check_refresh_pass",
     "check_shard",
     "cleanup_step",
     "collect_plan",
@@ -180,6 +182,19 @@ def refresh_plan(rt: Runtime, *, period: dt.timedelta) -> dict[str, Any]:
     return refresh.plan_refresh(rt.engine, horizon, rt.settings.pipelines.refresh_shard_size)
 
 
+class RefreshIncomplete(Exception):
+    """Some due accounts kept their old token after the token service's retries (Google failing):
+    the pass is not green, and the next one asks again."""
+
+
+def check_refresh_pass(counts: Mapping[str, Any]) -> None:
+    """Fail a refresh pass that left accounts unrefreshed for transient reasons, after its counts were
+    recorded (a dead grant is an outcome, `reauth_required`, not missed work)."""
+    failed = int(counts.get("failed") or 0)
+    if failed:
+        raise RefreshIncomplete(f"{failed} account(s) could not be refreshed (token endpoint failing); see the logs")
+
+
 def refresh_shard(rt: Runtime, shard: Mapping[str, Any]) -> dict[str, int]:
     """Refresh the shard's due accounts through the token service; counts per outcome."""
     with contextlib.closing(rt.token_service()) as service:
@@ -292,7 +307,12 @@ def grant_notices(rt: Runtime) -> dict[str, int]:
 def dispatch_notifications(rt: Runtime) -> dict[str, int]:
     """Deliver the outbox rows that are due now."""
     dispatcher = Dispatcher(
-        rt.settings, rt.engine, clock=rt.clock, sender=rt.notification_sender, after_send=rt.after_send
+        rt.settings,
+        rt.engine,
+        clock=rt.clock,
+        sender=rt.notification_sender,
+        after_send=rt.after_send,
+        sleep=rt.sleep,
     )
     return dispatcher.run()
 

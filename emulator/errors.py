@@ -149,8 +149,14 @@ def not_found(message: str = "Not Found") -> ApiResult:
     return json_result(404, api_error(404, message, "notFound"))
 
 
+DROPPED = 0
+"""The status of an `ApiResult` that is no answer at all: `to_response` cuts the connection."""
+
+
 def fault_api_result(error: FaultError) -> ApiResult:
     """A Google-API-shaped answer for an injected fault (Drive, Reports, userinfo, batch)."""
+    if error.kind == "drop":
+        return ApiResult(DROPPED, b"", [])
     if error.kind == "rate_limit":
         body = api_error(error.status, "Rate Limit Exceeded", "rateLimitExceeded", domain="usageLimits")
         return json_result(error.status, body, Retry_After=str(error.retry_after or 1))
@@ -174,6 +180,8 @@ def oauth_error(status: int, error: str, description: str | None = None) -> ApiR
 
 def fault_oauth_result(error: FaultError) -> ApiResult:
     """An OAuth-shaped answer for an injected fault on /token or /revoke."""
+    if error.kind == "drop":
+        return ApiResult(DROPPED, b"", [])
     if error.kind in ("rate_limit", "user_rate_limit"):
         result = oauth_error(429, "rate_limit_exceeded", "Rate Limit Exceeded")
         result.headers.append(("Retry-After", str(error.retry_after or 1)))

@@ -4,6 +4,10 @@ Two kinds of project rate limit: `rate_limit_rps` (a token bucket, `rate_limit_b
 `rate_budget_per_second` (Google's way: at most that many requests in any one-second window,
 each batch part counted, 429 `rateLimitExceeded` above it).
 
+`drop_connections: N` drops the connection of the group's next N requests before any answer (the
+client sees the peer close mid-response, as after a network cut or a load balancer reset); the
+request is not processed.
+
 The product must survive Google being slow, throttling and failing; these faults let tests
 and demos make the emulator do each of those on purpose, deterministically (seeded RNG,
 token buckets driven by the emulator clock).
@@ -21,6 +25,8 @@ from .models import ValidationError
 
 GROUPS = ("token", "revoke", "userinfo", "about", "batch", "reports", "auth", "*")
 ERROR_STATUSES = (500, 502, 503, 504)
+DROPPABLE_GROUPS = ("token", "revoke", "userinfo", "batch", "reports")
+"""Groups whose requests are whole HTTP exchanges (a batch part or the consent page cannot drop)."""
 
 
 @dataclass
@@ -48,7 +54,7 @@ class FaultError:
     """The failure a request should get instead of its normal answer."""
 
     kind: str
-    """`rate_limit`, `user_rate_limit`, `backend` or `timeout`."""
+    """`rate_limit`, `user_rate_limit`, `backend`, `timeout` or `drop` (no answer, connection cut)."""
     status: int
     retry_after: int | None = None
 
@@ -66,6 +72,8 @@ class FaultSpec:
     latency_ms: float = 0
     jitter_ms: float = 0
     timeout: float | None = None
+    timeout_remaining: int | None = None
+    """`timeout_count`: only that many requests time out (None: every one)."""
     rate_limit_rps: float | None = None
     rate_limit_burst: float | None = None
     rate_limit_status: int = 429
@@ -77,6 +85,7 @@ class FaultSpec:
     error_burst_remaining: int = 0
     error_rate: float = 0.0
     error_rate_status: int = 503
+    drop_remaining: int = 0
     fail_emails: frozenset[str] | None = None
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -94,6 +103,7 @@ class FaultSpec:
             "latency_ms",
             "jitter_ms",
             "timeout",
+            "timeout_count",
             "rate_limit_rps",
             "rate_limit_burst",
             "rate_limit_status",
@@ -103,6 +113,7 @@ class FaultSpec:
             "error_burst",
             "error_rate",
             "error_rate_status",
+            "drop_connections",
             "fail_emails",
             "seed",
         }
@@ -114,6 +125,8 @@ class FaultSpec:
         spec.jitter_ms = _number(payload, "jitter_ms", 0, 0, 600_000)
         if payload.get("timeout") is not None:
             spec.timeout = _number(payload, "timeout", 0, 0, 3600)
+            if payload.get("timeout_count") is not None:
+                spec.timeout_remaining = int(_number(payload, "timeout_count", 0, 0, 1_000_000))
         if payload.get("rate_limit_rps") is not None:
             spec.rate_limit_rps = _number(payload, "rate_limit_rps", 0, 0.001, 1_000_000)
             spec.rate_limit_burst = _number(payload, "rate_limit_burst", max(1.0, spec.rate_limit_rps), 1, 1e9)
@@ -123,7 +136,7 @@ class FaultSpec:
         if payload.get("user_rate_limit_rps") is not None:
             spec.user_rate_limit_rps = _number(payload, "user_rate_limit_rps", 0, 0.001, 1_000_000)
             spec.user_rate_limit_burst = _number(
-                payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 1, 1e9
+                payload, "user_rate_limit_burst", max(1.0, spec.user_rate_limit_rps), 0, 1e9
             )
         if payload.get("rate_budget_per_second") is not None:
             budget = _number(payload, "rate_budget_per_second", 1, 1, 1_000_000)
@@ -136,6 +149,9 @@ class FaultSpec:
                 raise ValidationError("error_burst: must be {status, count}")
             spec.error_burst_status = _status(burst.get("status", 503), "error_burst.status")
             spec.error_burst_remaining = int(_number(burst, "count", 1, 0, 1_000_000))
+        spec.drop_remaining = int(_number(payload, "drop_connections", 0, 0, 1_000_000))
+        if spec.drop_remaining and group not in DROPPABLE_GROUPS:
+            raise ValidationError(f"drop_connections: only for {', '.join(DROPPABLE_GROUPS)} (whole HTTP requests)")
         spec.error_rate = _number(payload, "error_rate", 0.0, 0.0, 1.0)
         spec.error_rate_status = _status(payload.get("error_rate_status", 503), "error_rate_status")
         emails = payload.get("fail_emails")
@@ -151,12 +167,16 @@ class FaultSpec:
         data = dict(self.raw)
         if "error_burst" in data:
             data["error_burst"] = {"status": self.error_burst_status, "count": self.error_burst_remaining}
+        if self.timeout_remaining is not None:
+            data["timeout_count"] = self.timeout_remaining
+        if "drop_connections" in data:
+            data["drop_connections"] = self.drop_remaining
         return data
 
     def _bucket(self, key: str, rate: float, capacity: float, now: float) -> TokenBucket:
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = TokenBucket(rate, capacity, capacity, now)
+            bucket = self.buckets[key] = TokenBucket(rate, max(1.0, capacity), capacity, now)  # burst 0: starts empty
         return bucket
 
     def _within_window(self, key: str, now: float) -> bool:
@@ -177,9 +197,16 @@ class FaultSpec:
         decision.delay += self.latency_ms / 1000
         if self.jitter_ms:
             decision.delay += self.rng.uniform(0, self.jitter_ms) / 1000
-        if self.timeout is not None:
+        if self.timeout is not None and self.timeout_remaining != 0:
+            if self.timeout_remaining is not None:
+                self.timeout_remaining -= 1
             decision.timeout = max(decision.timeout or 0.0, self.timeout)
+            return  # a request that times out uses up no burst, drop or budget
         if decision.error is not None or not errors:
+            return
+        if self.drop_remaining > 0:
+            self.drop_remaining -= 1
+            decision.error = FaultError("drop", 0)
             return
         if self.error_burst_remaining > 0:
             self.error_burst_remaining -= 1
@@ -190,7 +217,10 @@ class FaultSpec:
             return
         if self.user_rate_limit_rps and email is not None:
             bucket = self._bucket(
-                f"user:{project}:{email}", self.user_rate_limit_rps, self.user_rate_limit_burst or 1, now
+                f"user:{project}:{email}",
+                self.user_rate_limit_rps,
+                self.user_rate_limit_burst if self.user_rate_limit_burst is not None else 1,
+                now,
             )
             wait = bucket.take(now)
             if wait is not None:

@@ -37,7 +37,7 @@ class Stats:
 
     def request(self, group: str, status: int) -> None:
         self.requests[group] += 1
-        self.statuses[group][str(status)] += 1
+        self.statuses[group][str(status) if status else "dropped"] += 1
 
     def arrival(self, group: str, now: float) -> None:
         """A request (or batch part) arrived: keep the most that arrived within any one second."""

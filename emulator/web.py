@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from litestar import Request, Response
 
-from .errors import ApiResult
+from .errors import DROPPED, ApiResult
 from .faults import FaultError
 from .state import EmulatorState
 
@@ -46,7 +47,26 @@ async def apply_faults(
     return decision.error
 
 
+class _CutConnection:
+    """An ASGI response that promises a body and sends none: the server closes the connection, and
+    the client sees the peer hang up mid-response (a dropped connection)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class DroppedConnection(Response[bytes]):
+    def __init__(self) -> None:
+        super().__init__(content=b"", status_code=200)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        return _CutConnection()
+
+
 def to_response(result: ApiResult) -> Response[bytes]:
+    if result.status == DROPPED:
+        return DroppedConnection()
     headers: dict[str, str] = {}
     media_type = None
     for name, value in result.headers:

@@ -25,7 +25,7 @@ from driveguard.identity.login import safe_next_path
 from driveguard.identity.service import IdentityService
 
 QueryText = Annotated[str | None, Parameter(max_length=4096, required=False)]
-SIGN_IN_FAILURES = problems(400, 403, 502, 503)
+SIGN_IN_FAILURES = problems(400, 403, 429, 502, 503)
 
 
 class LogoutResponse(msgspec.Struct):
@@ -58,6 +58,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         identity: IdentityService,
         cookie_policy: CookiePolicy,
+        context: RequestContext,
         next_path: Annotated[str | None, Parameter(query="next", max_length=512, required=False)] = None,
         force_consent: Annotated[bool, Parameter(query="consent", required=False)] = False,
         grant: Annotated[Literal["workspace-reports"] | None, Parameter(query="grant", required=False)] = None,
@@ -67,6 +68,7 @@ class AuthController(Controller):
             force_consent=force_consent,
             current_session=cookie_value(request.scope, cookie_policy.session_cookie),
             workspace_reports=grant == "workspace-reports",
+            context=context,
         )
         return Redirect(
             start.authorization_url,

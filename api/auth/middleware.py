@@ -24,7 +24,7 @@ from driveguard.identity.caller import Caller
 from driveguard.identity.service import IdentityService
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAUTHENTICATED_PATHS = ["^/api/health", "^/api/docs", "^/static/"]
+UNAUTHENTICATED_PATHS = ["^/api/health/live", "^/api/docs", "^/static/"]
 REQUEST_UNIT = "driveguard_request_unit"
 """A route's `opt` key (and the scope key): the route's handler continues the session lookup's
 transaction through the `request_unit` dependency and ends it (see `RequestUnit`)."""
@@ -105,7 +105,7 @@ class CallerMiddleware(AbstractAuthenticationMiddleware):
         return caller
 
     def _bearer_caller(self, credential: str, scope: Scope) -> Caller:
-        unit = self._unit_for(scope) if credential.count(".") != 2 else None  # admin JWTs need no database
+        unit = self._unit_for(scope) if credential.count(".") != 2 else None  # a JWT: its own lookup (`sid`)
         try:
             return self.identity.authenticate_bearer(credential, unit=unit)
         except BaseException:

@@ -6,7 +6,7 @@ Thin over `driveguard.storage.monitoring_service.MonitoringService`. Airflow bei
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
@@ -14,6 +14,7 @@ from litestar.params import Parameter
 
 from api.openapi import ADMIN, with_problems
 from api.storage.schemas import (
+    CONFIGURE_BODY,
     ConfigureResponse,
     ControlRequest,
     ControlResponse,
@@ -25,6 +26,7 @@ from api.storage.schemas import (
 from driveguard.audit import RequestContext
 from driveguard.identity.caller import Caller
 from driveguard.storage.monitoring_service import MonitoringService
+from driveguard.storage.overview import MAX_OFFSET
 
 
 class StorageController(Controller):
@@ -35,6 +37,11 @@ class StorageController(Controller):
         "/overview",
         sync_to_thread=True,
         summary="Each account's latest usage and level, fullest first",
+        description=(
+            "Fullest first, accounts without a quota last. Page with `cursor`: each answer's `next_cursor` "
+            "(opaque; null on the last page) fetches the page after it, at the same cost however deep. "
+            "`offset` remains for shallow pages (at most 10,000); a cursor from another `level` is a 400."
+        ),
         **with_problems(ADMIN, 400),
     )
     def get_overview(
@@ -42,9 +49,12 @@ class StorageController(Controller):
         monitoring: MonitoringService,
         level: Level | None = Parameter(default=None, description="Only accounts at this warning level"),
         limit: int = Parameter(default=100, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0, le=10_000_000),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET, description="Rows to skip; prefer `cursor`"),
+        cursor: str | None = Parameter(
+            default=None, max_length=2000, description="`next_cursor` of the previous page (same level)"
+        ),
     ) -> OverviewResponse:
-        result = monitoring.overview(level=level, limit=limit, offset=offset)
+        result = monitoring.overview(level=level, limit=limit, offset=offset, cursor=cursor)
         return msgspec.convert(result, OverviewResponse, from_attributes=True)
 
     @get(
@@ -64,7 +74,11 @@ class StorageController(Controller):
         **with_problems(ADMIN, 400),
     )
     def configure(
-        self, monitoring: MonitoringService, caller: Caller, context: RequestContext, data: dict[str, Any]
+        self,
+        monitoring: MonitoringService,
+        caller: Caller,
+        context: RequestContext,
+        data: Annotated[dict[str, Any], CONFIGURE_BODY],
     ) -> ConfigureResponse:
         """Thresholds, hysteresis, repeat interval, collection cadence, refresh margin, raw retention
         and apprise targets; stored in `monitoring_config` and read by the DAGs when they run."""

@@ -124,7 +124,7 @@ class PreferencesController(Controller):
         "/accounts/{account_id:uuid}/preferences",
         sync_to_thread=True,
         summary="An account's alert preferences",
-        **with_problems(ADMIN, 404),
+        **with_problems(ADMIN, 400, 404),
     )
     def account_preferences(
         self, preferences: PreferencesService, caller: Caller, account_id: uuid.UUID
@@ -151,7 +151,7 @@ class PreferencesController(Controller):
         "/me/grant-notices",
         sync_to_thread=True,
         summary="When Driveguard lost (and regained) your Google grant, and who was told",
-        **with_problems(USER, 404),
+        **with_problems(USER, 400, 404),
     )
     def my_grant_notices(
         self, grant_notices: GrantNoticeService, caller: Caller, limit: int = Parameter(default=20, ge=1, le=200)

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from api.auth.middleware import REQUEST_UNIT
 from api.openapi import ADMIN, USER, with_problems
 from api.storage.schemas import (
     AccountsResponse,
@@ -21,6 +22,7 @@ from api.storage.schemas import (
     Resolution,
     SortKey,
 )
+from driveguard.db.engine import RequestUnit
 from driveguard.identity.caller import Caller
 from driveguard.storage.reads import MAX_PAGE, MAX_SEARCH_CHARS, AccountsQuery, StorageReads, parse_instant
 
@@ -33,10 +35,12 @@ class StorageReadsController(Controller):
         "/me",
         sync_to_thread=True,
         summary="Your own storage: usage now, the last 30 days, trend and forecast",
+        opt={REQUEST_UNIT: True},
         **with_problems(USER, 404),
     )
-    def get_me(self, reads: StorageReads, caller: Caller) -> MyStorageResponse:
-        storage = reads.me(reads.own_account(caller))
+    def get_me(self, reads: StorageReads, caller: Caller, unit: RequestUnit | None) -> MyStorageResponse:
+        # One transaction per request: the session lookup's, continued and committed here.
+        storage = reads.me(reads.own_account(caller), unit=unit)
         return msgspec.convert(storage, MyStorageResponse, from_attributes=True)
 
     @get(

@@ -10,8 +10,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import Body
 
 from driveguard.airflow_api import PIPELINE_DAGS
+from driveguard.storage.monitoring import COLLECT_EVERY_HOURS
 from driveguard.storage.monitoring_service import BackfillOutcome, ControlCommand, ControlOutcome, PauseOutcome
 
 DagId = Literal["token_refresh", "storage_collect", "storage_backfill", "alert_dispatch", "cleanup"]
@@ -84,6 +88,8 @@ class OverviewResponse(msgspec.Struct):
     accounts: list[AccountUsageView]
     limit: int
     offset: int
+    next_cursor: str | None = None
+    """Opaque: pass it back as `cursor` for the next page (same `level`); null on the last page."""
 
 
 # -- monitoring status and configuration ----------------------------------------------------
@@ -342,3 +348,35 @@ class AlertsResponse(msgspec.Struct):
     """Newest first."""
     next_cursor: str | None
     limit: int
+
+
+# -- the monitoring settings a configure request may change ----------------------------------
+
+
+def _number(low: float, high: float) -> Schema:
+    return Schema(type=OpenAPIType.NUMBER, minimum=low, maximum=high)
+
+
+def _whole(low: int, high: int) -> Schema:
+    return Schema(type=OpenAPIType.INTEGER, minimum=low, maximum=high)
+
+
+CONFIGURABLE_SETTINGS: dict[str, Schema] = {
+    "warning_threshold_percent": _number(1, 100),
+    "critical_threshold_percent": _number(1, 100),
+    "hysteresis_margin_percent": _number(0, 50),
+    "critical_repeat_hours": _whole(1, 24 * 30),
+    "alerts_enabled": Schema(type=OpenAPIType.BOOLEAN),
+    "apprise_urls": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING), max_items=50),
+    "collect_every_hours": Schema(type=OpenAPIType.INTEGER, enum=list(COLLECT_EVERY_HOURS)),
+    "refresh_margin_minutes": _whole(4, 45),
+    "raw_retention_days": _whole(1, 3650),
+}
+"""How `POST /api/storage/monitoring/configure` documents its body. The rules themselves are
+`driveguard.storage.monitoring.validate_patch`'s (also: warning < critical, margin < warning, an
+apprise URL apprise accepts); tests/unit/api/test_configure_schema.py holds the two together."""
+
+CONFIGURE_BODY = Body(
+    description="The settings to change (at least one); the others keep their values.",
+    schema_extra={"properties": CONFIGURABLE_SETTINGS, "additional_properties": False, "min_properties": 1},
+)

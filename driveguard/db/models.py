@@ -1,8 +1,8 @@
 """The schema's one source of truth: SQLAlchemy models, mirrored by hand-written Alembic revisions.
 
 Tokens live only as ciphertext (see `driveguard.identity.vault`); sessions only as hashes. The snapshot
-history is range-partitioned on `interval_start` so old months can be detached or dropped
-cheaply, and every write to it is an upsert keyed on (account, interval, granularity).
+history is partitioned by series, then by `interval_start` (raw by month, daily by year), so
+retention drops whole raw months, and every write to it is an upsert keyed on (account, interval, granularity).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -132,7 +134,12 @@ class UserSession(UUIDv7AuditBase):
 
 
 class StorageSnapshot(DefaultBase):
-    """Drive storage of one account for one collection interval (partitioned by interval_start)."""
+    """Drive storage of one account for one collection interval.
+
+    Partitioned by series (granularity), then by interval_start: raw rows by month (retention drops
+    whole months), daily rows by year (kept). Partitions are created ahead by
+    `ensure_storage_snapshot_partition()`; there is no default partition (migration 0010).
+    """
 
     __tablename__ = "storage_snapshot"
 
@@ -153,8 +160,8 @@ class StorageSnapshot(DefaultBase):
         CheckConstraint("usage_bytes >= 0", name="usage_non_negative"),
         CheckConstraint("interval_end > interval_start", name="interval_positive"),
         CheckConstraint("granularity IN ('raw', 'daily')", name="granularity_known"),
-        Index("ix_storage_snapshot_interval_start", "interval_start"),
-        {"postgresql_partition_by": "RANGE (interval_start)"},
+        Index("ix_storage_snapshot_interval_start", "interval_start", "account_id"),
+        {"postgresql_partition_by": "LIST (granularity)"},
     )
 
 
@@ -189,7 +196,38 @@ class StorageLatest(DefaultBase):
         Index("ix_storage_latest_collected_at", "collected_at", "account_id"),
         Index("ix_storage_latest_growth_24h", text("(usage_bytes - usage_bytes_24h_ago)"), "account_id"),
         Index("ix_storage_latest_growth_7d", text("(usage_bytes - usage_bytes_7d_ago)"), "account_id"),
+        # The overview: one level in its order, and the newest interval (migration 0009).
+        Index("ix_storage_latest_overview", text("(coalesce(usage_percent, -1))"), "account_id"),
+        Index("ix_storage_latest_level_overview", "level", text("(coalesce(usage_percent, -1))"), "account_id"),
+        Index("ix_storage_latest_interval_end", "interval_end"),
     )
+
+
+class StorageLatestTotals(DefaultBase):
+    """The overview header pre-aggregated: one row per slot, the totals are their sum.
+
+    Maintained only by statement triggers on `storage_latest` (migration 0009), each adding its
+    statement's delta to the writing backend's slot, so concurrent shards do not queue on one row."""
+
+    __tablename__ = "storage_latest_totals"
+
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    accounts: Mapped[int] = mapped_column(BigInteger)
+    normal: Mapped[int] = mapped_column(BigInteger)
+    warning: Mapped[int] = mapped_column(BigInteger)
+    critical: Mapped[int] = mapped_column(BigInteger)
+    unlimited: Mapped[int] = mapped_column(BigInteger)
+    usage_bytes: Mapped[int] = mapped_column(Numeric)
+
+
+class AccountStatusTotals(DefaultBase):
+    """Accounts per grant status, pre-aggregated in slots by triggers on `google_account` (migration 0009)."""
+
+    __tablename__ = "account_status_totals"
+
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus, "account_status"), primary_key=True)
+    accounts: Mapped[int] = mapped_column(BigInteger)
 
 
 class MonitoringSetting(DefaultBase):
@@ -416,3 +454,17 @@ class BackfillDay(DefaultBase):
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         Index("ix_backfill_day_status", "status"),
     )
+
+
+class RequestThrottle(DefaultBase):
+    """One throttle bucket (`driveguard.identity.throttle`): attempts in the current window and
+    when the next attempt is allowed. Counted by one upsert per attempt, before the attempt's work."""
+
+    __tablename__ = "request_throttle"
+
+    bucket: Mapped[str] = mapped_column(String(400), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[dt.datetime] = mapped_column(TZ)
+    next_allowed_at: Mapped[dt.datetime] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_request_throttle_window_started_at", "window_started_at"),)

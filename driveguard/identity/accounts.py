@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from driveguard.config import LOGIN_SCOPES
-from driveguard.db.models import AccountStatus, GoogleAccount, UserSession
+from driveguard.db.models import AccountStatus, AccountStatusTotals, GoogleAccount, UserSession
 from driveguard.identity.sessions import SessionService
 
 MAX_PAGE = 200
@@ -129,16 +129,31 @@ def list_accounts(
     limit: int = 50,
     offset: int = 0,
 ) -> AccountPage:
-    """One page of accounts ordered by email, filtered by status and an email substring."""
+    """One page of accounts ordered by email, filtered by status and an email substring.
+
+    The substring matches `lower(email)`, which the trigram index serves (migration 0008), and the
+    page and its total come from that one search (`count(*) OVER ()`); without a search the total
+    is the pre-aggregate of accounts per status (migration 0009), so no request counts every account."""
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
     query = select(GoogleAccount)
     if status is not None:
         query = query.where(GoogleAccount.status == AccountStatus(status))
+    page = query.order_by(GoogleAccount.email, GoogleAccount.id).limit(limit).offset(offset)
     if email:
-        query = query.where(GoogleAccount.email.ilike(f"%{_like_escape(email.lower())}%", escape="\\"))
-    total = int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-    accounts = db.scalars(query.order_by(GoogleAccount.email, GoogleAccount.id).limit(limit).offset(offset)).all()
+        search = func.lower(GoogleAccount.email).like(f"%{_like_escape(email.lower())}%", escape="\\")
+        rows = db.execute(page.add_columns(func.count().over().label("matched")).where(search)).all()
+        accounts = [row[0] for row in rows]
+        if rows:
+            total = int(rows[0].matched)
+        else:  # past the last match: the window had no row to say how many there are
+            total = int(db.scalar(select(func.count()).select_from(query.where(search).subquery())) or 0)
+    else:
+        kept = select(func.coalesce(func.sum(AccountStatusTotals.accounts), 0))
+        if status is not None:
+            kept = kept.where(AccountStatusTotals.status == AccountStatus(status))
+        total = int(db.scalar(kept) or 0)
+        accounts = list(db.scalars(page).all())
     counts = sessions.count_active(db, [a.id for a in accounts])
     items = [AccountRow(grant_state(a, now), counts.get(a.id, 0)) for a in accounts]
     return AccountPage(items, total, limit, offset)

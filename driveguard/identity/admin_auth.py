@@ -7,10 +7,12 @@ Two ways in, both ending in the same token (`role=admin`):
 The signing key is derived from DRIVEGUARD_SECRET_KEY for this one purpose, so the secret is
 not reused as-is across features. Tokens are checked for signature, `iss`, `aud`, `exp`, `iat`,
 `sub` and `role`, against the injectable clock, and the admin must still be configured.
-Failed password logins are audited and throttled through the audit log, which every API
-process shares: per (user name, IP) pair, so nobody can lock a real admin out from elsewhere by
-guessing at the admin's name, and with a higher per-IP limit across user names, so one client
-cannot spray many names.
+A token from a Google session carries that session's id (`sid`) and is refused as soon as the
+session ends or the account's grant is revoked: one primary-key lookup per request.
+Password attempts go through `driveguard.identity.throttle`, counted before the password is
+checked: per (user name, address), per address across names and per name across addresses, each
+a delay that grows and is capped, so no attacker sharing the admin's address locks the admin out
+for longer than the cap. Failures are audited.
 """
 
 from __future__ import annotations
@@ -24,27 +26,30 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from driveguard import audit
 from driveguard.audit import Action, RequestContext
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
 from driveguard.db.engine import transaction
-from driveguard.db.models import AccountStatus, AuditLog, GoogleAccount
+from driveguard.db.models import AccountStatus, GoogleAccount
 from driveguard.identity.passwords import verify_user
 from driveguard.identity.sessions import SessionInfo
+from driveguard.identity.sql import load_sql
+from driveguard.identity.throttle import (
+    ADMIN_PASSWORD_ACCOUNT,
+    ADMIN_PASSWORD_ADDRESS,
+    ADMIN_PASSWORD_PAIR,
+    Throttle,
+    Throttled,
+)
 
 ISSUER = "driveguard"
 AUDIENCE = "driveguard-admin-api"
 ROLE_ADMIN = "admin"
 ALGORITHM = "HS256"
 CLOCK_LEEWAY_SECONDS = 30
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
-THROTTLE_MAX_FAILURES = 10
-"""Failures of one user name from one IP within the window."""
-THROTTLE_MAX_FAILURES_PER_IP = 50
-"""Failures from one IP within the window, whatever the user names."""
 
 AdminKind = Literal["password", "google"]
 
@@ -58,7 +63,11 @@ class AdminAuthError(Exception):
 
 
 class TooManyAttempts(AdminAuthError):
-    """Too many recent failed password logins for this user name from this address, or from this address."""
+    """Too many recent password attempts for this user name or from this address; wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("throttled", "too many sign-in attempts; try again later")
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,8 @@ class AdminClaims:
     account_id: uuid.UUID | None
     expires_at: dt.datetime
     token_id: str
+    session_id: uuid.UUID | None = None
+    """The Google session the token was exchanged for (`sid`); the token lives no longer than it."""
 
 
 def _signing_key(secret: str) -> bytes:
@@ -91,10 +102,13 @@ class AdminAuthService:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        self.throttle = Throttle(engine, clock=clock)
         self._key = _signing_key(settings.security.secret_key)
         self.ttl = dt.timedelta(minutes=settings.security.admin_token_ttl_minutes)
 
-    def _issue(self, *, kind: AdminKind, name: str, account_id: uuid.UUID | None) -> IssuedAdminToken:
+    def _issue(
+        self, *, kind: AdminKind, name: str, account_id: uuid.UUID | None, session_id: uuid.UUID | None = None
+    ) -> IssuedAdminToken:
         now = self.clock()
         expires = now + self.ttl
         subject = f"user:{name}" if kind == "password" else f"google:{name}"
@@ -111,6 +125,8 @@ class AdminAuthService:
         }
         if account_id is not None:
             claims["account_id"] = str(account_id)
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
         return IssuedAdminToken(token, expires, int(self.ttl.total_seconds()), subject)
 
@@ -154,8 +170,11 @@ class AdminAuthService:
                 raise AdminAuthError("not_admin", "email is no longer an admin")
             try:
                 account_id = uuid.UUID(str(claims.get("account_id")))
+                session_id = uuid.UUID(str(claims.get("sid")))
             except ValueError:
-                raise AdminAuthError("invalid_token", "admin token account id is malformed") from None
+                raise AdminAuthError("invalid_token", "admin token account or session id is malformed") from None
+            if not self._session_alive(session_id, account_id):
+                raise AdminAuthError("token_revoked", "the admin's session or grant was revoked")
         else:
             raise AdminAuthError("invalid_token", "admin token subject is malformed")
         return AdminClaims(
@@ -165,29 +184,26 @@ class AdminAuthService:
             account_id=account_id,
             expires_at=dt.datetime.fromtimestamp(exp, dt.UTC),
             token_id=str(claims.get("jti", "")),
+            session_id=session_id if kind == "google" else None,
         )
 
-    def _recent_failures(self, username: str, context: RequestContext) -> tuple[int, int]:
-        """Failures within the window from this IP: (for this user name, for any user name).
-        Requests without a known IP share one "unknown" address."""
-        since = self.clock() - THROTTLE_WINDOW
-        same_ip = AuditLog.ip_address == context.ip if context.ip else AuditLog.ip_address.is_(None)
+    def _session_alive(self, session_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+        """The token's Google session is live and its account not revoked (primary-key lookups)."""
+        params = {"session_id": session_id, "account_id": account_id, "now": self.clock()}
         with self.engine.connect() as conn:
-            pair, per_ip = conn.execute(
-                select(
-                    func.count().filter(AuditLog.subject == username[:320]),
-                    func.count(),
-                )
-                .select_from(AuditLog)
-                .where(AuditLog.action == Action.ADMIN_LOGIN_FAILED, AuditLog.occurred_at >= since, same_ip)
-            ).one()
-        return int(pair or 0), int(per_ip or 0)
+            return conn.execute(load_sql("admin_session_alive"), params).first() is not None
 
     def login_with_password(self, username: str, password: str, *, context: RequestContext) -> IssuedAdminToken:
-        """An admin token for a configured admin user; audited either way, throttled on failures."""
-        pair, per_ip = self._recent_failures(username, context)
-        if pair >= THROTTLE_MAX_FAILURES or per_ip >= THROTTLE_MAX_FAILURES_PER_IP:
-            raise TooManyAttempts("throttled", "too many failed sign-ins; try again later")
+        """An admin token for a configured admin user; audited either way, throttled before the check."""
+        pair = ADMIN_PASSWORD_PAIR.bucket(username, context.ip)
+        try:
+            self.throttle.attempt(
+                (ADMIN_PASSWORD_PAIR, pair),
+                (ADMIN_PASSWORD_ADDRESS, ADMIN_PASSWORD_ADDRESS.bucket(context.ip)),
+                (ADMIN_PASSWORD_ACCOUNT, ADMIN_PASSWORD_ACCOUNT.bucket(username)),
+            )
+        except Throttled as exc:
+            raise TooManyAttempts(exc.retry_after) from None
         user = self.settings.security.admin_user(username)
         ok = verify_user(password, user.password_hash if user else None)
         with transaction(self.engine) as db:
@@ -214,6 +230,7 @@ class AdminAuthService:
                 )
         if not ok:
             raise AdminAuthError("bad_credentials", "unknown user name or wrong password")
+        self.throttle.clear(pair)  # the admin proved who they are: their own tries start afresh
         return issued
 
     def exchange_session(self, session: SessionInfo, *, context: RequestContext) -> IssuedAdminToken:
@@ -225,7 +242,9 @@ class AdminAuthService:
             account = db.get(GoogleAccount, session.account_id)
             if account is None or not account.email_verified or account.status == AccountStatus.REVOKED:
                 raise AdminAuthError("not_admin", "the admin's Google account is not verified or was revoked")
-            issued = self._issue(kind="google", name=email, account_id=session.account_id)
+            issued = self._issue(
+                kind="google", name=email, account_id=session.account_id, session_id=session.session_id
+            )
             audit.record(
                 db,
                 action=Action.ADMIN_TOKEN_ISSUED,

@@ -36,10 +36,10 @@ from driveguard.identity.admin_auth import AdminAuthError, AdminAuthService, Iss
 from driveguard.identity.caller import Caller
 from driveguard.identity.login import LoginResult, LoginService, LoginStart
 from driveguard.identity.sessions import RevokeReason, SessionService
+from driveguard.identity.throttle import SIGNIN_CALLBACK, SIGNIN_START, Throttled, ThrottlePolicy
 from driveguard.identity.tokens import TokenService, TokenUnavailable, UnknownAccount
 
 MAX_CREDENTIAL_LENGTH = 4096
-ADMIN_THROTTLE_RETRY_SECONDS = 900
 GRANT_REVOKE_RETRY_SECONDS = 30
 RevokeTarget = Literal["session", "all_sessions", "grant"]
 
@@ -99,6 +99,7 @@ class IdentityService:
         self.sessions = SessionService(settings, clock=clock)
         self.login = LoginService(settings, engine, self.tokens, self.sessions, clock=clock)
         self.admin = AdminAuthService(settings, engine, clock=clock)
+        self.throttle = self.admin.throttle
         self.read_audit = ReadAudit(engine)
 
     def start(self) -> None:
@@ -152,7 +153,10 @@ class IdentityService:
         force_consent: bool,
         current_session: str | None,
         workspace_reports: bool,
+        context: RequestContext,
     ) -> LoginStart:
+        """Start a Google sign-in; throttled per address, as each start writes a login state."""
+        self._throttle_signin(SIGNIN_START, SIGNIN_START.bucket(context.ip))
         return self.login.begin(
             next_path=next_path,
             force_consent=force_consent,
@@ -171,7 +175,11 @@ class IdentityService:
         current_session: str | None,
         issuer: str | None,
     ) -> LoginResult:
-        return self.login.complete(
+        """Finish a sign-in. Every callback is counted per address before it is checked; a good one
+        gives its attempt back, so only failed callbacks use the address's budget."""
+        bucket = SIGNIN_CALLBACK.bucket(context.ip)
+        self._throttle_signin(SIGNIN_CALLBACK, bucket)
+        result = self.login.complete(
             state=state,
             code=code,
             error=error,
@@ -180,6 +188,18 @@ class IdentityService:
             current_session=current_session,
             issuer=issuer,
         )
+        self.throttle.forgive(bucket)
+        return result
+
+    def _throttle_signin(self, policy: ThrottlePolicy, bucket: str) -> None:
+        try:
+            self.throttle.attempt((policy, bucket))
+        except Throttled as exc:
+            raise RateLimited(
+                "Too many sign-in attempts from this address; try again later.",
+                title="Too many sign-in attempts",
+                retry_after=exc.retry_after,
+            ) from None
 
     def logout(self, caller: Caller | None, context: RequestContext) -> bool:
         """End the caller's session (idempotent); True when a live session ended now."""
@@ -220,9 +240,9 @@ class IdentityService:
             if caller is None or caller.session is None:
                 raise Unauthenticated("Sign in with Google first; the session is exchanged for an admin token.")
             return self.admin.exchange_session(caller.session, context=context)
-        except TooManyAttempts:
+        except TooManyAttempts as exc:
             raise RateLimited(
-                "Try again later.", title="Too many failed sign-ins", retry_after=ADMIN_THROTTLE_RETRY_SECONDS
+                "Try again later.", title="Too many sign-in attempts", retry_after=exc.retry_after
             ) from None
         except AdminAuthError as exc:
             if exc.reason == "not_admin":

@@ -33,7 +33,7 @@ from driveguard.google.drive import StorageQuota
 from driveguard.google.ratelimit import TokenBucket
 from driveguard.google.reports import DataNotYetAvailable, ReportsClient, UserUsage
 from driveguard.identity.tokens import TokenService
-from driveguard.storage.collection import SOURCE_REPORTS, SnapshotRow, ensure_partition, upsert_snapshots
+from driveguard.storage.collection import SOURCE_REPORTS, SnapshotRow, ensure_daily_partition, upsert_snapshots
 from driveguard.storage.interval import Interval
 from driveguard.storage.sql import load_sql
 
@@ -108,7 +108,7 @@ class ReportsBackfill:
         client = ReportsClient(self.settings, token, limiter=limiter, sleep=self.sleep)
         usages = list(client.usage(day))  # all pages first: a late "not available" writes nothing
         rows = self._rows(usages)
-        ensure_partition(self.engine, interval.start)
+        ensure_daily_partition(self.engine, interval.start)
         now = self.clock()
         p = self.settings.pipelines
         with self.engine.begin() as conn:  # the rows and the day's status commit together

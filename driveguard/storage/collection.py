@@ -86,8 +86,16 @@ def plan_collection(engine: Engine, interval: Interval, *, every_hours: int, sha
 
 
 def ensure_partition(engine: Engine, at: dt.datetime) -> str:
+    """The raw month and the daily year holding `at` exist (there is no default partition)."""
     with engine.begin() as conn:
         return str(conn.execute(load_sql("ensure_partition"), {"at": at}).scalar_one())
+
+
+def ensure_daily_partition(engine: Engine, at: dt.datetime) -> str:
+    """The daily year holding `at` exists: for writers of daily rows only (an old backfilled day
+    must not bring back a raw month that retention dropped)."""
+    with engine.begin() as conn:
+        return str(conn.execute(load_sql("ensure_daily_partition"), {"at": at}).scalar_one())
 
 
 def upsert_snapshots(

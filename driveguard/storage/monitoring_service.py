@@ -100,8 +100,8 @@ class MonitoringService:
     def close(self) -> None:
         self.airflow.close()
 
-    def overview(self, *, level: str | None, limit: int, offset: int) -> StorageOverview:
-        return overview(self.engine, level=level, limit=limit, offset=offset)
+    def overview(self, *, level: str | None, limit: int, offset: int = 0, cursor: str | None = None) -> StorageOverview:
+        return overview(self.engine, level=level, limit=limit, offset=offset, cursor=cursor)
 
     def status(self) -> MonitoringStatus:
         return monitoring_status(self.settings, self.engine, self.airflow)

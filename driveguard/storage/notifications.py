@@ -15,6 +15,10 @@ a target accepted a message but the answer was lost (a timeout). Receivers that 
 alert exactly once dedupe on the key; nothing already marked `sent` is ever sent again, and no
 two dispatchers hold the same row at once.
 
+A database that goes away between 2 and 3 (a restart, a failover) does not open that window:
+the mark is retried with backoff for a bounded time (MARK_ATTEMPTS), because the send happened
+and forgetting it would send the message again once the lease runs out.
+
 Claims are fenced: the claim's `attempts` is its token, and marking or releasing the row only
 matches while the row is still `sending` at that attempt. A dispatcher whose send outlasted its
 lease (the row was claimed again since) changes nothing: it logs and counts a `lost_claim`,
@@ -26,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from driveguard.backoff import EQUAL_JITTER, Backoff
 from driveguard.clock import Clock, utcnow
@@ -46,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 HTTP_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+MARK_ATTEMPTS = 6
+"""Tries to record a delivery's outcome while the database is unreachable (waits 0.5 s, 1, 2, 4, 8:
+about 15 s, a PostgreSQL restart's worth), before the row is left to its lease."""
+MARK_BACKOFF = Backoff(0.5, 8.0, jitter=EQUAL_JITTER, max_attempts=MARK_ATTEMPTS)
 HTTP_HEADER = "Idempotency-Key"
 MAIL_HEADER = "X-Idempotency-Key"
 
@@ -120,6 +130,7 @@ class Dispatcher:
         sender: Sender = apprise_send,
         after_send: AfterSend | None = None,
         rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         p = settings.pipelines
         self.engine = engine
@@ -127,6 +138,7 @@ class Dispatcher:
         self.clock = clock
         self.sender = sender
         self.after_send = after_send
+        self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.max_attempts = p.notify_max_attempts
         self.base = p.notify_backoff_base_seconds
@@ -185,6 +197,25 @@ class Dispatcher:
                 )
             return result.rowcount == 1
 
+    def _record(self, message: OutboxMessage, ok: bool, error: str | None) -> bool:
+        """`_mark`, retried while the database is unreachable: the send happened, and a forgotten
+        outcome means a second delivery after the lease (or a failure never backed off)."""
+        for attempt in range(MARK_ATTEMPTS):
+            try:
+                return self._mark(message, ok, error)
+            except OperationalError as exc:
+                if attempt + 1 == MARK_ATTEMPTS:
+                    raise
+                wait = MARK_BACKOFF.delay(attempt, self.rng.random)
+                logger.warning(
+                    "cannot record the outcome of outbox row %s (database unreachable: %s); retry in %.1fs",
+                    message.id,
+                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                    wait,
+                )
+                self.sleep(wait)
+        raise AssertionError("unreachable")
+
     def _release(self, message: OutboxMessage) -> bool:
         """Hand the row back; False if this claim no longer holds it (nothing changed)."""
         claim = {"id": message.id, "attempts": message.attempts, "now": self.clock()}
@@ -235,7 +266,7 @@ class Dispatcher:
                     error = _scrub(error, message.target)
                 if self.after_send is not None:
                     self.after_send(message, ok)
-                if not self._mark(message, ok, error):
+                if not self._record(message, ok, error):
                     # Our lease ran out and the row was claimed again: that claim decides.
                     self._lost_claim(message, "delivery" if ok else f"failure ({error})")
                     counts["lost_claim"] += 1

@@ -13,15 +13,17 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, TextClause, text
 
 from driveguard.airflow_api import PIPELINE_DAGS, AirflowApiError, AirflowClient, AirflowUnavailable
 from driveguard.config import Settings
 from driveguard.errors import InvalidInput
+from driveguard.storage.cursors import decode_cursor, encode_cursor
 from driveguard.storage.monitoring import MonitoringConfig, effective_config
-from driveguard.storage.sql import load_sql
+from driveguard.storage.sql import load_sql, queries
 
 logger = logging.getLogger(__name__)
 LEVELS = ("normal", "warning", "critical")
@@ -64,32 +66,89 @@ class StorageOverview:
     accounts: list[AccountUsage]
     limit: int
     offset: int
+    next_cursor: str | None
+    """Pass as `cursor` for the page after this one; None on the last page."""
 
 
-def overview(engine: Engine, *, level: str | None = None, limit: int = 100, offset: int = 0) -> StorageOverview:
-    """Accounts fullest first (optionally of one level), with totals over all accounts."""
+MAX_OFFSET = 10_000
+"""Offsets walk the rows they skip: deep pages go by `cursor`, which costs the same on any page."""
+_COUNTS = ("accounts", "normal", "warning", "critical", "unlimited", "usage_bytes")
+
+
+@cache
+def _overview_sql(level: bool, after: bool) -> TextClause:
+    """The page query for one combination of filters; only fixed fragments go in."""
+    where = ["TRUE"]
+    if level:
+        where.append("l.level = CAST(:level AS warning_level)")
+    if after:
+        where.append(
+            "(coalesce(l.usage_percent, -1), l.account_id)"
+            " < (CAST(:after_key AS double precision), CAST(:after_id AS uuid))"
+        )
+    return text(queries.text("storage_overview").replace("/*WHERE*/", " AND ".join(where)))
+
+
+def _overview_position(cursor: str, level: str | None) -> tuple[float, uuid.UUID]:
+    """(sort key, account id) of the row a cursor points after; checked against the query."""
+    payload = decode_cursor(cursor)
+    if len(payload) != 4 or payload[0] != "overview":
+        raise InvalidInput("cursor is not one of the overview", code="invalid-cursor")
+    if payload[1] != level:
+        raise InvalidInput("cursor was issued for another level filter", code="invalid-cursor")
+    key, raw_id = payload[2], payload[3]
+    if isinstance(key, bool) or not isinstance(key, int | float) or not isinstance(raw_id, str):
+        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor")
+    try:
+        return float(key), uuid.UUID(raw_id)
+    except ValueError:
+        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor") from None
+
+
+def _totals(row: Any) -> UsageTotals:
+    return UsageTotals(**{**row, **{name: int(row[name]) for name in _COUNTS}})
+
+
+def overview(
+    engine: Engine, *, level: str | None = None, limit: int = 100, offset: int = 0, cursor: str | None = None
+) -> StorageOverview:
+    """Accounts fullest first (optionally of one level), with totals over all accounts. Pages go by
+    keyset `cursor` (the previous page's `next_cursor`); a shallow `offset` is still accepted."""
     if level is not None and level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}; use cursor for deeper pages")
+    if cursor and offset:
+        raise InvalidInput("give either cursor or offset, not both", code="invalid-cursor")
+    params: dict[str, Any] = {"level": level, "limit": limit + 1, "offset": offset}
+    if cursor:
+        params["after_key"], params["after_id"] = _overview_position(cursor, level)
     with engine.connect() as conn:
-        rows = conn.execute(load_sql("storage_overview"), {"level": level, "limit": limit, "offset": offset}).mappings()
-        accounts = [
-            AccountUsage(
-                **{
-                    **row,
-                    "account_status": str(row["account_status"]),
-                    "level": str(row["level"]),
-                    "usage_percent": None if row["usage_percent"] is None else round(float(row["usage_percent"]), 2),
-                }
-            )
-            for row in rows
-        ]
+        rows = list(conn.execute(_overview_sql(level is not None, bool(cursor)), params).mappings())
         totals = conn.execute(load_sql("storage_overview_totals")).mappings().one()
-    return StorageOverview(
-        totals=UsageTotals(**{**totals, "usage_bytes": int(totals["usage_bytes"])}),
-        accounts=accounts,
-        limit=limit,
-        offset=offset,
-    )
+    accounts = [
+        AccountUsage(
+            **{
+                **row,
+                "account_status": str(row["account_status"]),
+                "level": str(row["level"]),
+                "usage_percent": None if row["usage_percent"] is None else round(float(row["usage_percent"]), 2),
+            }
+        )
+        for row in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        key = -1.0 if last["usage_percent"] is None else float(last["usage_percent"])
+        next_cursor = encode_cursor(["overview", level, key, str(last["account_id"])])
+    return StorageOverview(_totals(totals), accounts, limit, offset, next_cursor)
+
+
+def recount(engine: Engine) -> UsageTotals:
+    """The totals counted over the whole read model: what `overview`'s pre-aggregate must equal."""
+    with engine.connect() as conn:
+        return _totals(conn.execute(load_sql("storage_overview_recount")).mappings().one())
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ Who may read what is decided here too (`check_access`): a person their own accou
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args
@@ -34,9 +32,11 @@ from sqlalchemy import Connection, Engine, TextClause, text
 
 from driveguard.clock import Clock, utcnow
 from driveguard.config import Settings
+from driveguard.db.engine import RequestUnit
 from driveguard.errors import Forbidden, InvalidInput, NotFound
 from driveguard.identity.caller import Caller
 from driveguard.storage.alerts import Thresholds
+from driveguard.storage.cursors import decode_cursor, encode_cursor
 from driveguard.storage.monitoring import effective_config
 from driveguard.storage.sql import load_sql, queries
 from driveguard.storage.trends import Forecast, Trend, TrendOptions, UsagePoint, fit_trend, project
@@ -228,21 +228,6 @@ def parse_instant(value: str | None, name: str) -> dt.datetime | None:
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
-def _encode_cursor(payload: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor") from None
-    if not isinstance(payload, list):
-        raise InvalidInput("cursor is not one this API issued", code="invalid-cursor")
-    return payload
-
-
 # -- the account list's SQL: one template, filled only from the fixed fragments below ---------------
 
 
@@ -269,12 +254,23 @@ _SORTS: dict[str, _Sort] = {
 
 @cache
 def _accounts_sql(
-    sort: str, direction: str, part: str, after: bool, level: bool, status: bool, search: bool, stale: bool = False
+    sort: str,
+    direction: str,
+    part: str,
+    after: bool,
+    level: bool,
+    status: bool,
+    search: bool,
+    stale: bool = False,
+    all_collected: bool = False,
 ) -> TextClause:
     """The list query for one combination of sort, direction and filters. `part` "valued": rows whose
     sort key is set, in key order (an index range); "unvalued": rows without one (no snapshot yet,
-    or no quota), by id — nulls come last in either direction. Only fixed fragments go in."""
+    or no quota), by id — nulls come last in either direction. With `all_collected` (every account
+    has a read model row) the unvalued rows are the read model's own, an index range too, instead
+    of an anti-join over every account. Only fixed fragments go in."""
     spec = _SORTS[sort]
+    by_id = "l.account_id" if all_collected else "a.id"
     op = "<" if direction == "desc" else ">"
     where = [f"{spec.key} IS NOT NULL" if part == "valued" else f"{spec.key} IS NULL"]
     if level:
@@ -288,9 +284,11 @@ def _accounts_sql(
     if after and part == "valued":
         where.append(f"({spec.key}, {spec.tie}) {op} (CAST(:after_value AS {spec.cast}), CAST(:after_id AS uuid))")
     elif after:
-        where.append(f"a.id {op} CAST(:after_id AS uuid)")
-    order = f"{spec.key} {direction}, {spec.tie} {direction}" if part == "valued" else f"a.id {direction}"
+        where.append(f"{by_id} {op} CAST(:after_id AS uuid)")
+    order = f"{spec.key} {direction}, {spec.tie} {direction}" if part == "valued" else f"{by_id} {direction}"
     sql = queries.text("accounts_page").replace("/*WHERE*/", " AND ".join(where)).replace("/*ORDER*/", order)
+    if all_collected:
+        sql = sql.replace("LEFT JOIN storage_latest l", "JOIN storage_latest l")
     return text(sql)
 
 
@@ -355,10 +353,15 @@ class StorageReads:
 
     # the reads
 
-    def me(self, account_id: uuid.UUID, now: dt.datetime | None = None) -> AccountStorage:
-        """An account's usage now, thresholds, last 30 days (daily) and forecast (fitted on hourly points)."""
+    def me(
+        self, account_id: uuid.UUID, now: dt.datetime | None = None, *, unit: RequestUnit | None = None
+    ) -> AccountStorage:
+        """An account's usage now, thresholds, last 30 days (daily) and forecast (fitted on hourly points).
+
+        With the request's `unit` (its session lookup's), the reads run in that same transaction and
+        end it: one transaction per request."""
         now = now or self.clock()
-        with self.engine.connect() as conn:
+        with self._reading(unit) as conn:
             head = conn.execute(load_sql("account_usage_now"), {"account_id": account_id}).mappings().first()
             if head is None:
                 raise NotFound("No such account.", code="account-not-found")
@@ -424,7 +427,9 @@ class StorageReads:
             if spec.nullable and len(rows) <= q.limit:
                 unvalued_after = after and part == "unvalued"
                 params["limit"] = q.limit + 1 - len(rows)
-                rows += _fetch(conn, _accounts_sql(q.sort, q.direction, "unvalued", unvalued_after, *flags), params)
+                all_collected = conn.execute(load_sql("uncollected_accounts")).scalar_one() == 0
+                unvalued = _accounts_sql(q.sort, q.direction, "unvalued", unvalued_after, *flags, all_collected)
+                rows += _fetch(conn, unvalued, params)
         page = [_account_row(row) for row in rows[: q.limit]]
         next_cursor = None
         if len(rows) > q.limit and page:
@@ -468,7 +473,7 @@ class StorageReads:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="invalid-limit")
         params: dict[str, Any] = {"account_id": account_id, "limit": limit + 1, "before_at": None, "before_id": None}
         if cursor is not None:
-            payload = _decode_cursor(cursor)
+            payload = decode_cursor(cursor)
             if len(payload) != 3 or payload[0] != "alerts":
                 raise InvalidInput("cursor is not one of this list", code="invalid-cursor")
             try:
@@ -499,10 +504,21 @@ class StorageReads:
         next_cursor = None
         if len(alerts) > limit and items:
             last = items[-1]
-            next_cursor = _encode_cursor(["alerts", last.created_at.isoformat(), str(last.id)])
+            next_cursor = encode_cursor(["alerts", last.created_at.isoformat(), str(last.id)])
         return AlertsPage(account_id, items, next_cursor, limit)
 
     # helpers
+
+    @contextmanager
+    def _reading(self, unit: RequestUnit | None) -> Iterator[Connection]:
+        """The request's own transaction when the route continues the session lookup's, else a
+        connection of its own that never commits (a read is not a write)."""
+        if unit is None:
+            with self.engine.connect() as conn:
+                yield conn
+        else:
+            with unit.last_step() as session:
+                yield session.connection()
 
     def _buckets(
         self, conn: Connection, account_id: uuid.UUID, from_: dt.datetime, to: dt.datetime, resolution: str
@@ -546,12 +562,12 @@ def _cursor_after(query: AccountsQuery, row: AccountRow) -> str:
         "growth_24h": row.growth_24h_bytes,
         "growth_7d": row.growth_7d_bytes,
     }[query.sort]
-    return _encode_cursor(["accounts", query.sort, query.direction, value, str(row.account_id)])
+    return encode_cursor(["accounts", query.sort, query.direction, value, str(row.account_id)])
 
 
 def _cursor_position(query: AccountsQuery, spec: _Sort) -> tuple[str, Any, uuid.UUID]:
     """(part, key value, account id) of the row a cursor points after; checked against the query."""
-    payload = _decode_cursor(query.cursor or "")
+    payload = decode_cursor(query.cursor or "")
     if len(payload) != 5 or payload[0] != "accounts":
         raise InvalidInput("cursor is not one of this list", code="invalid-cursor")
     _, sort, direction, value, raw_id = payload

@@ -4,10 +4,11 @@ rows it touched (the cleanup DAG reports each count as task output and in `pipel
 - dead sessions (expired, idle or revoked longer ago than SESSION_RETENTION_DAYS) and expired
   one-time sign-in states;
 - raw snapshots older than SNAPSHOT_RAW_RETENTION_DAYS (or `raw_retention_days` in
-  monitoring_config) become one daily row per account and UTC day: an upsert of the daily rows,
-  then the delete of the raw ones, in one transaction per chunk of accounts;
+  monitoring_config) become one daily row per account and UTC day (an upsert of the daily rows);
+  a raw month wholly past retention is then dropped as a partition, the boundary month's old raw
+  rows are deleted in the upsert's transaction, one per chunk of accounts;
 - delivered outbox rows and old audit rows past their retention;
-- the snapshot partitions of the coming months;
+- the snapshot partitions of the coming months (raw months and daily years);
 - GDPR erasure: for each account with `erasure_requested_at`, revoke the Google grant (through
   the token service), anonymise the audit rows about it, keep one anonymised audit row of the
   erasure, and delete the account (everything else cascades).
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, TextClause
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from driveguard import audit
@@ -36,6 +38,8 @@ from driveguard.storage.sql import load_sql
 logger = logging.getLogger(__name__)
 
 NIL_UUID = uuid.UUID(int=0)
+RAW_SUBTREE = "storage_snapshot_raw"
+LOCK_NOT_AVAILABLE = "55P03"
 ERASURE_ACTION = "account_erased"
 
 
@@ -85,26 +89,72 @@ class Retention:
         return {"sessions_deleted": sessions, "login_states_deleted": states}
 
     def downsample_snapshots(self) -> dict[str, int]:
+        """Raw rows past retention become daily rows. A raw month wholly past the window is
+        downsampled (committed chunk by chunk; the upsert is idempotent) and then dropped as a whole
+        partition, never deleted row by row: a crash between the two leaves the raw rows in place
+        and the next run upserts the same daily rows again before it drops. The boundary month
+        (partly inside the window) goes as before: upsert and delete per chunk, one transaction each.
+        """
         config = effective_config(self.settings, self.engine)
         cutoff = _day_floor(self.clock() - dt.timedelta(days=config.raw_retention_days))
-        daily = deleted = chunks = 0
+        counts = {"daily_rows_upserted": 0, "raw_rows_deleted": 0, "chunks": 0,
+                  "raw_partitions_dropped": 0, "raw_partitions_busy": 0}  # fmt: skip
+        with self.engine.connect() as conn:
+            months = conn.execute(load_sql("snapshot_partitions"), {"parent": RAW_SUBTREE}).all()
+        for month in months:
+            if month.range_start >= cutoff:
+                break
+            whole = month.range_end <= cutoff
+            self._ensure_daily_years(month.range_start, min(month.range_end, cutoff))
+            upper = month.range_end if whole else cutoff
+            self._downsample_range(month.range_start, upper, delete_raw=not whole, counts=counts)
+            if whole and (outcome := self._drop_partition(month.name)):
+                counts[outcome] += 1
+        return counts
+
+    def _ensure_daily_years(self, start: dt.datetime, end: dt.datetime) -> None:
+        """The daily partitions (years) that [start, end) downsamples into."""
+        last = (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC)
+        with self.engine.begin() as conn:
+            for year in range(start.astimezone(dt.UTC).year, last.year + 1):
+                conn.execute(load_sql("ensure_daily_partition"), {"at": dt.datetime(year, 1, 1, tzinfo=dt.UTC)})
+
+    def _downsample_range(
+        self, start: dt.datetime, end: dt.datetime, *, delete_raw: bool, counts: dict[str, int]
+    ) -> None:
         after = NIL_UUID
         while True:
             with self.engine.connect() as conn:
                 ids = list(conn.scalars(load_sql("account_id_chunk"), {"after": after, "limit": self.chunk}))
             if not ids:
-                break
+                return
             after = ids[-1]
-            with self.engine.begin() as conn:  # one transaction per chunk: upsert daily, delete raw
-                params = {"account_ids": ids, "cutoff": cutoff}
+            with self.engine.begin() as conn:
+                params = {"account_ids": ids, "from": start, "cutoff": end}
                 written = len(conn.execute(load_sql("downsample_daily"), params).all())
                 if written:
-                    deleted += int(conn.execute(load_sql("delete_downsampled_raw"), params).rowcount or 0)
-                    daily += written
-                    chunks += 1
+                    if delete_raw:
+                        counts["raw_rows_deleted"] += int(
+                            conn.execute(load_sql("delete_downsampled_raw"), params).rowcount or 0
+                        )
+                    counts["daily_rows_upserted"] += written
+                    counts["chunks"] += 1
             if len(ids) < self.chunk:
-                break
-        return {"daily_rows_upserted": daily, "raw_rows_deleted": deleted, "chunks": chunks}
+                return
+
+    def _drop_partition(self, name: str) -> str | None:
+        """Drop a downsampled raw month: the count it adds to (`raw_partitions_busy` when history
+        reads held it past the lock timeout: it stays, whole and downsampled, for the next run),
+        or None when it was gone already."""
+        try:
+            with self.engine.begin() as conn:
+                dropped = conn.execute(load_sql("drop_snapshot_partition"), {"name": name}).scalar_one()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            logger.warning("raw snapshot partition %s is busy; the next cleanup run drops it", name)
+            return "raw_partitions_busy"
+        return "raw_partitions_dropped" if dropped else None
 
     def prune_outbox(self) -> dict[str, int]:
         cutoff = self.clock() - dt.timedelta(days=self.settings.pipelines.outbox_retention_days)

@@ -171,6 +171,7 @@ def test_api_docs_render_offline(tab: Tab, site: Stack):
     assert page.locator(".opblock").count() > 10
     tab.shot("api-docs")
     assert all(url.startswith(site.url) for url in tab.requested), tab.requested
+    assert not tab.csp_violations, tab.csp_violations  # no inline script or style needed
 
 
 def test_the_pages_read_and_work_without_javascript(chromium, site: Stack):

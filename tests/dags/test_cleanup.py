@@ -28,6 +28,11 @@ def insert_snapshots(world: World, account_id: uuid.UUID, day: dt.datetime, hour
             )
 
 
+def month_after(day: dt.datetime) -> dt.datetime:
+    """The start of the month after `day`'s (where its raw partition ends)."""
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
 def insert_session(world: World, account_id: uuid.UUID, *, expires: dt.datetime, active: dt.datetime,
                    revoked: dt.datetime | None = None) -> None:  # fmt: skip
     now = dt.datetime.now(dt.UTC)
@@ -96,7 +101,16 @@ def test_cleanup_steps_report_their_counts_and_are_idempotent(world: World):
     assert result.state == "success", result.tasks
     assert result.xcom("delete_dead_sessions") == {"sessions_deleted": 3, "login_states_deleted": 1}
     # Every old raw row goes, the 00:00 ones too: the daily series has its own key (account, day, 'daily').
-    assert result.xcom("downsample_snapshots") == {"daily_rows_upserted": 4, "raw_rows_deleted": 96, "chunks": 1}
+    # A month wholly past retention (30 days) goes as a partition, the boundary month's rows one by one.
+    cutoff = (now - dt.timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    old_days = (old_day, old_day + dt.timedelta(days=1))
+    whole = {day.strftime("%Y%m") for day in old_days if month_after(day) <= cutoff}
+    downsampled = result.xcom("downsample_snapshots")
+    assert downsampled["daily_rows_upserted"] == 4
+    assert downsampled["raw_rows_deleted"] == 48 * sum(day.strftime("%Y%m") not in whole for day in old_days)
+    assert downsampled["raw_partitions_dropped"] >= len(whole) and downsampled["raw_partitions_busy"] == 0
+    for month in whole:
+        assert world.scalar(f"SELECT to_regclass('storage_snapshot_raw_p{month}') IS NULL")
     assert result.xcom("prune_outbox") == {"outbox_rows_deleted": 1}
     assert result.xcom("prune_audit") == {"audit_rows_deleted": 1}
     partitions = result.xcom("ensure_partitions")
@@ -122,7 +136,8 @@ def test_cleanup_steps_report_their_counts_and_are_idempotent(world: World):
     assert world.scalar("SELECT count(*) FROM storage_snapshot WHERE granularity = 'raw'") == 4  # the recent ones
     for months_ahead in range(3):
         month = (now.replace(day=1) + dt.timedelta(days=32 * months_ahead)).strftime("%Y%m")
-        assert world.scalar(f"SELECT to_regclass('storage_snapshot_p{month}') IS NOT NULL")
+        assert world.scalar(f"SELECT to_regclass('storage_snapshot_raw_p{month}') IS NOT NULL")
+        assert world.scalar(f"SELECT to_regclass('storage_snapshot_daily_p{month[:4]}') IS NOT NULL")
 
     # Erased: grant revoked at Google, account and its data gone, audit anonymised, erasure noted.
     assert world.emu.stats()["revocations"] == 1
@@ -138,7 +153,10 @@ def test_cleanup_steps_report_their_counts_and_are_idempotent(world: World):
     again = world.harness.run("cleanup")
     assert again.state == "success"
     assert again.xcom("delete_dead_sessions") == {"sessions_deleted": 0, "login_states_deleted": 0}
-    assert again.xcom("downsample_snapshots") == {"daily_rows_upserted": 0, "raw_rows_deleted": 0, "chunks": 0}
+    assert again.xcom("downsample_snapshots") == {
+        "daily_rows_upserted": 0, "raw_rows_deleted": 0, "chunks": 0,
+        "raw_partitions_dropped": 0, "raw_partitions_busy": 0,
+    }  # fmt: skip
     assert again.xcom("prune_outbox") == {"outbox_rows_deleted": 0}
     assert again.xcom("ensure_partitions")["partitions_created"] == 0
     assert again.xcom("erase_requested_accounts")["accounts_erased"] == 0

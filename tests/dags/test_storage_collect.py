@@ -59,7 +59,7 @@ def test_collects_every_account_once_through_batches_despite_429s_and_503s(
     assert {r["interval_end"] for r in rows} == {logical_date}
     assert {(r["source"], r["granularity"]) for r in rows} == {("drive_about", "raw")}
     assert world.scalar("SELECT count(*) FROM storage_snapshot") == N_ACCOUNTS
-    assert world.scalar("SELECT to_regclass('storage_snapshot_p202611') IS NOT NULL")
+    assert world.scalar("SELECT to_regclass('storage_snapshot_raw_p202611') IS NOT NULL")
     # Batches: never more than 100 parts; the emulator throttled and failed parts, all absorbed.
     assert stats["batch"]["max_parts"] <= 100 and stats["batch"]["overflow_parts"] == 0
     assert stats["batch"]["requests"] == summary["http_round_trips"] >= N_ACCOUNTS // 100

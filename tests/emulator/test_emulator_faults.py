@@ -51,6 +51,8 @@ def test_per_user_budget_is_403_user_rate_limit_exceeded(emu: RunningEmulator) -
     emu.admin.faults({"group": "about", "user_rate_limit_rps": 0.01, "user_rate_limit_burst": 2})
     assert [about(emu, alice).status_code for _ in range(3)] == [200, 200, 403]
     assert about(emu, bob).status_code == 200, "another user's budget is untouched"
+    emu.admin.faults({"group": "about", "user_rate_limit_rps": 0.01, "user_rate_limit_burst": 0})
+    assert about(emu, bob).status_code == 403, "a burst of 0 refuses even the first call"
     body = about(emu, alice).json()["error"]
     assert body["errors"][0] == {
         "message": "User Rate Limit Exceeded",
@@ -103,6 +105,13 @@ def test_timeout_holds_then_answers_504(emu: RunningEmulator) -> None:
     assert time.monotonic() - started >= 0.4
     assert response.status_code == 504
     assert response.json()["error"]["status"] == "DEADLINE_EXCEEDED"
+
+
+def test_timeout_count_holds_only_the_next_n_requests(emu: RunningEmulator) -> None:
+    token = emu.grant("carol@gmail.com")["access_token"]
+    emu.admin.faults({"group": "about", "timeout": 0.2, "timeout_count": 1})
+    assert [about(emu, token).status_code for _ in range(2)] == [504, 200]
+    assert emu.admin.call("GET", "/faults")["faults"]["about"]["timeout_count"] == 0
 
 
 def test_faults_can_target_only_some_accounts(emu: RunningEmulator) -> None:
@@ -178,3 +187,24 @@ def test_auth_page_fault_and_invalid_specs(emu: RunningEmulator) -> None:
     ):
         response = emu.admin.http.post("/_emulator/faults", json=bad)
         assert response.status_code == 400, bad
+
+
+def test_dropped_connections_cut_the_next_n_requests_without_an_answer(emu: RunningEmulator) -> None:
+    tokens = emu.grant("frank@northwind.example")
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+    }
+    emu.admin.faults({"group": "token", "drop_connections": 2})
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(emu.url("/token"), data=form)
+    assert httpx.post(emu.url("/token"), data=form).status_code == 200
+    stats = emu.admin.stats()
+    assert stats["statuses"]["token"] == {"dropped": 2, "200": 1}
+    assert stats["refresh_by_account"] == {"frank@northwind.example": 1}, "a dropped request is not processed"
+    assert emu.admin.call("GET", "/faults")["faults"]["token"]["drop_connections"] == 0
+    refused = emu.admin.http.post("/_emulator/faults", json={"group": "about", "drop_connections": 1})
+    assert refused.status_code == 400, "a batch part cannot drop its connection"

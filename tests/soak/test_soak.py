@@ -202,6 +202,9 @@ def test_the_api_stays_correct_and_responsive_under_writes_while_pipelines_run(
         "DRIVEGUARD_ADMIN_USERS": f"{ADMIN_USER}:{hash_password(ADMIN_PASSWORD, log2_n=10)}",
         "DATABASE_POOL_SIZE": str(POOL_SIZE),
         "DATABASE_URL": api_database_url(world.engine),
+        # As behind a reverse proxy: each browser sends its own X-Forwarded-For (load.py), so the
+        # per-address sign-in throttle counts people, not the one loopback address.
+        "TRUSTED_PROXIES": "127.0.0.1",
         "PYTHONPATH": "",
     }
     settings = load_settings(api_env, env_file=os.devnull)  # the same settings the API will read

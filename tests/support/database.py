@@ -66,3 +66,42 @@ def backends_waiting_for_a_lock(engine: Engine) -> int:
                 )
             ).scalar_one()
         )
+
+
+class RestartablePostgres:
+    """An embedded PostgreSQL of a suite's own (its own data dir and socket), migrated, that a test
+    may stop and start again mid-run without hurting the other tests' server."""
+
+    def __init__(self, data_dir: Path, database: str = "dg_reliability") -> None:
+        from driveguard.db import migrate
+        from driveguard.db.engine import make_engine
+
+        self.data_dir = data_dir
+        self.url = embedded.with_database(embedded.start(data_dir), database)
+        embedded.ensure_database(self.url, database)
+        self.engine = make_engine(self.url, pool_size=8)
+        migrate.upgrade(self.engine)
+        self.restarts = 0
+
+    def running(self) -> bool:
+        return embedded.is_running(self.data_dir)
+
+    def stop(self) -> None:
+        """Fast shutdown: every open connection is cut, as in a restart or a failover."""
+        embedded.stop(self.data_dir)
+
+    def start(self) -> None:
+        """Start again on the same data dir and socket (the wheel's server object restarts it)."""
+        embedded._server(self.data_dir).ensure_postgres_running()
+        self.restarts += 1
+
+    def truncate(self) -> None:
+        from driveguard.db.models import DefaultBase
+
+        tables = ", ".join(t.name for t in DefaultBase.metadata.sorted_tables)
+        with self.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+        embedded.stop(self.data_dir)

@@ -20,13 +20,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_asgi(app: object, *, log_level: str = "warning", port: int = 0) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:<port> (default: a free one); yields its base URL and stops it on exit."""
+def serve_asgi(app: object, *, log_level: str = "warning", port: int = 0, access_log: bool = False) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:<port> (default: a free one); yields its base URL and stops it on exit.
+
+    Like `python -m api`, uvicorn does not rewrite the client from X-Forwarded-* itself: the app
+    decides whom to believe (TRUSTED_PROXIES)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=access_log, proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -1,5 +1,6 @@
 -- One page of the admin's account list: every account, with its newest usage from the read model
--- (NULLs before the first snapshot). Python (driveguard/storage/reads.py) fills the two markers
+-- (NULLs before the first snapshot; the join is an inner one when every account has a read model
+-- row, see reads.py). Python (driveguard/storage/reads.py) fills the two markers
 -- from fixed fragments only: the filters plus the keyset condition (WHERE) and the sort (ORDER);
 -- values are always bound. Each sort key has an index that matches its order (migration 0008).
 SELECT a.id AS account_id, a.email, a.status AS account_status,

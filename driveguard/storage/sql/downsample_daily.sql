@@ -1,7 +1,9 @@
--- Step 1 of downsampling a chunk of accounts: one 'daily' row per account and UTC day before
--- :cutoff, carrying the day's LAST raw figures (storage is a level, not a flow). Upserted on
+-- Step 1 of downsampling a chunk of accounts: one 'daily' row per account and UTC day of the raw
+-- rows in [:from, :cutoff) (one raw month, or the part of the boundary month past retention),
+-- carrying the day's LAST raw figures (storage is a level, not a flow). Upserted on
 -- (account_id, day start, 'daily'): what Drive reported replaces a Reports backfill row of that day;
--- re-running it changes nothing. Step 2 (delete_downsampled_raw) runs in the same transaction.
+-- re-running it changes nothing. Step 2 is the drop of the whole month's partition, or for the
+-- boundary month delete_downsampled_raw in the same transaction.
 INSERT INTO storage_snapshot AS s (
     account_id, interval_start, interval_end, collected_at, usage_bytes,
     usage_in_drive_bytes, usage_in_trash_bytes, limit_bytes, source, granularity
@@ -16,6 +18,7 @@ FROM (
     FROM storage_snapshot r
     WHERE r.account_id = ANY(CAST(:account_ids AS uuid[]))
       AND r.granularity = 'raw'
+      AND r.interval_start >= :from
       AND r.interval_start < :cutoff
     ORDER BY r.account_id, date_trunc('day', r.interval_start, 'UTC'), r.interval_start DESC
 ) d

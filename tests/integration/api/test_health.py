@@ -13,20 +13,14 @@ from driveguard.config import Settings
 from driveguard.db.engine import make_engine
 
 
-def test_health_reports_database_and_migrations_and_unreachable_dependencies(settings: Settings, engine: Engine):
+def test_anonymous_health_says_up_and_what_works_but_no_details(settings: Settings, engine: Engine):
     with serve_asgi(create_app(settings, engine)) as base_url:
         response = httpx.get(f"{base_url}/api/health", timeout=10)
 
     assert response.status_code == 200
-    report = response.json()
-    assert report["healthy"] is True
-    assert report["checks"]["database"]["ok"] is True
-    assert report["checks"]["migrations"]["ok"] is True
-    assert report["checks"]["migrations"]["detail"]["current"] == report["checks"]["migrations"]["detail"]["head"]
-    # Airflow and the emulator point at a closed port in this test: reported, not fatal.
-    assert report["checks"]["airflow"]["ok"] is False
-    assert report["checks"]["google_emulator"]["ok"] is False
-    assert report["status"] == "degraded"
+    # Airflow and Google point at a closed port in this test: the database is up, neither of the
+    # two things it serves works, and nothing else (versions, URLs, error text) is shown.
+    assert response.json() == {"status": "up", "signin": "down", "pipelines": "down"}
 
 
 def test_health_is_503_when_the_database_is_unusable(settings: Settings):
@@ -35,8 +29,7 @@ def test_health_is_503_when_the_database_is_unusable(settings: Settings):
     with serve_asgi(app) as base_url:
         response = httpx.get(f"{base_url}/api/health", timeout=20)
     assert response.status_code == 503
-    assert response.json()["checks"]["database"]["ok"] is False
-    assert response.json()["status"] == "down"
+    assert response.json() == {"status": "down", "signin": "down", "pipelines": "down"}
 
 
 def test_unknown_route_is_a_json_problem(settings: Settings, engine: Engine):

@@ -89,3 +89,33 @@ def test_health_documents_its_report_for_200_and_503(schema: dict):
     responses = schema["paths"]["/api/health"]["get"]["responses"]
     assert {"200", "503"} <= responses.keys()
     assert success_body(schema, "get", "/api/health")["properties"]["checks"]
+
+
+def operations(schema: dict) -> list[tuple[str, str, dict]]:
+    methods = {"get", "post", "put", "patch", "delete"}
+    return [(m, p, op) for p, item in schema["paths"].items() for m, op in item.items() if m in methods]
+
+
+def test_every_operation_that_takes_input_documents_its_400_problem(schema: dict):
+    takes_input = [(m, p, op) for m, p, op in operations(schema) if op.get("parameters") or op.get("requestBody")]
+    assert len(takes_input) >= 15
+    undocumented = [
+        (method, path)
+        for method, path, operation in takes_input
+        if PROBLEM not in operation["responses"].get("400", {}).get("content", {})
+    ]
+    assert undocumented == []
+
+
+def test_every_error_answer_is_a_problem_document(schema: dict):
+    for method, path, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400 and path != "/api/health":  # health's 503 is its report, with `status: down`
+                assert list(response.get("content", {})) == [PROBLEM], (method, path, status)
+
+
+def test_bodies_that_refuse_unknown_keys_say_so(schema: dict):
+    token = schema["paths"]["/api/auth/token"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert resolve(schema, token)["additionalProperties"] is False
+    control = schema["paths"]["/api/storage/monitoring/control"]["post"]["requestBody"]["content"]
+    assert resolve(schema, control["application/json"]["schema"])["additionalProperties"] is False

@@ -1,4 +1,5 @@
-"""One transaction and no extra round trips per authenticated request: `/api/oauth/status` with a
+"""One transaction and no extra round trips per authenticated request: `/api/oauth/status` (and
+`/api/storage/me`) with a
 session does its lookup, the throttled activity touch and the status read on one pooled
 connection in one transaction, with no pre-ping; a PostgreSQL that dropped the connections costs
 one retryable 503, not a broken API. Real HTTP and PostgreSQL; SQLAlchemy events count the work."""
@@ -95,6 +96,19 @@ def test_status_is_one_transaction_on_one_connection(api: Api, clean_db: Engine)
     # The throttled activity touch joins the same transaction, and commits with it.
     assert (api.counts.checkouts, api.counts.begins, api.counts.commits) == (1, 1, 1)
     assert sorted(api.counts.statements) == ["SELECT", "SELECT", "SELECT", "UPDATE"]
+    assert last_activity(clean_db) == NOW + dt.timedelta(minutes=5)
+
+
+def test_me_is_one_transaction_on_one_connection(api: Api, clean_db: Engine):
+    api.clock.advance(minutes=5)  # so the throttled activity touch is due and joins the transaction
+    api.counts.reset()
+    me = httpx.get(f"{api.url}/api/storage/me", cookies={"dg_session": api.token}, timeout=30)
+    assert me.status_code == 200, me.text
+    assert me.json()["email"] == "ann@alpha.example"
+    # Session lookup and touch, the account's usage, the settings, the daily and hourly history:
+    # one checkout, one transaction that commits the touch, no ping.
+    assert (api.counts.checkouts, api.counts.begins, api.counts.commits, api.counts.rollbacks) == (1, 1, 1, 0)
+    assert "UPDATE" in api.counts.statements and api.counts.statements.count("SELECT") <= 6
     assert last_activity(clean_db) == NOW + dt.timedelta(minutes=5)
 
 

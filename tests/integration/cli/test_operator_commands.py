@@ -28,6 +28,7 @@ from driveguard.db.models import (
     WarningLevel,
 )
 from driveguard.identity.vault import Vault
+from driveguard.storage.collection import ensure_partition
 from driveguard.storage.targets import mask_target, seal_outbox_target
 
 GIB = 1024**3
@@ -45,6 +46,7 @@ def at(days: int, hours: int = 0) -> dt.datetime:
 @pytest.fixture
 def seeded(clean_db: Engine, settings: Settings) -> Engine:
     """Three accounts: one critical with three days of history and an alert, one normal, one never collected."""
+    ensure_partition(clean_db, DAY)  # the raw month and the daily year (there is no default partition)
     with transaction(clean_db) as db:
         db.add_all(
             [

@@ -128,17 +128,22 @@ def test_base_to_head_and_back_leaves_nothing_behind(scratch_engine: Engine):
     assert set(inspect(scratch_engine).get_table_names()) <= {"alembic_version"}
     assert leftover_types == []
     migrate.upgrade(scratch_engine, "head")
+    with scratch_engine.begin() as conn:  # no default partition: the month is created before the write
+        conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-20T00:00:00Z')"))
     assert seed_rows(scratch_engine)["accounts"] == 1
 
 
-def test_snapshot_partitions_are_created_on_demand_and_adopt_default_rows(scratch_engine: Engine):
+def test_snapshot_partitions_are_created_on_demand_per_series(scratch_engine: Engine):
     migrate.upgrade(scratch_engine, "head")
-    seed_rows(scratch_engine)  # lands in the default partition
     with scratch_engine.begin() as conn:
         part = conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-20T00:00:00Z')")).scalar()
-        again = conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-01T00:00:00Z')")).scalar()
+        again = conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-01T00:00:00Z', 'raw')")).scalar()
+        daily = conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-20T00:00:00Z', 'daily')")).scalar()
+    seed_rows(scratch_engine)
+    with scratch_engine.connect() as conn:
         placement = dict(
             conn.execute(text("SELECT tableoid::regclass::text, count(*) FROM storage_snapshot GROUP BY 1")).all()
         )
-    assert part == again == "storage_snapshot_p202611"
-    assert placement == {"storage_snapshot_p202611": 24}
+    assert (part, again, daily) == ("storage_snapshot_raw_p202611", "storage_snapshot_raw_p202611",
+                                    "storage_snapshot_daily_p2026")  # fmt: skip
+    assert placement == {"storage_snapshot_raw_p202611": 24}

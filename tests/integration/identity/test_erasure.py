@@ -17,6 +17,7 @@ def test_user_asks_for_erasure_and_cleanup_erases_everything(stack: Stack):
     account = stack.account("alice@gmail.com")
     assert live_tokens_at_google(stack, "alice@gmail.com") > 0
     with stack.engine.begin() as conn:
+        conn.execute(text("SELECT ensure_storage_snapshot_partition('2026-11-01T00:00Z')"))
         conn.execute(
             text(
                 "INSERT INTO storage_snapshot (account_id, interval_start, interval_end, usage_bytes)"

@@ -99,4 +99,8 @@ def test_admin_rights_end_when_removed_from_config():
     for token in (password_token, google_token):
         with pytest.raises(AdminAuthError, match="no longer"):
             removed.verify(token)
-    assert dataclasses.is_dataclass(service(clock).verify(google_token))
+    # Still configured, a Google admin token needs the session it was exchanged for (`sid`);
+    # one without is refused before any lookup (the session check itself: tests/security).
+    with pytest.raises(AdminAuthError, match="malformed"):
+        service(clock).verify(google_token)
+    assert dataclasses.is_dataclass(service(clock).verify(password_token))
