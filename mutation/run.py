@@ -43,6 +43,7 @@ TARGETS = (
         "driveguard/identity/vault.py",
         (
             "tests/unit/identity/test_vault.py",
+            "tests/unit/identity/test_vault_rules.py",
             "tests/integration/identity/test_reencrypt.py::test_reencrypt_moves_everything_to_the_newest_key_in_batches",
             "tests/integration/identity/test_reencrypt.py::test_an_undecryptable_row_is_counted_once_and_left_alone",
         ),

@@ -106,6 +106,21 @@ def test_activity_is_written_at_exactly_one_minute_and_slides_the_idle_expiry(cl
     assert info.account_id == erin and info.email == "erin@example.com" and info.session_id == issued.session_id
 
 
+def test_using_one_session_never_touches_another(clean_db, service, clock, erin):
+    frank = add_account(clean_db, "frank@example.com")
+    first = issue(clean_db, service, erin)
+    second = issue(clean_db, service, frank)  # issued later: a larger id
+    clock.advance(minutes=2)
+    with transaction(clean_db) as db:
+        service.authenticate(db, second.token)
+    assert row(clean_db, first.session_id).last_activity_at == START
+    clock.advance(minutes=2)
+    with transaction(clean_db) as db:
+        service.authenticate(db, first.token)
+    assert row(clean_db, second.session_id).last_activity_at == START + dt.timedelta(minutes=2)
+    assert row(clean_db, first.session_id).last_activity_at == clock()
+
+
 def test_sessions_stop_counting_as_active_at_the_exact_second_they_expire(clean_db, service, clock, erin):
     idle_one = issue(clean_db, service, erin)
     clock.advance(days=6)
@@ -142,6 +157,7 @@ def test_active_sessions_list_the_most_recently_used_first_and_count_per_account
     with transaction(clean_db) as db:
         service.authenticate(db, older.token)  # used again: now the most recent
     assert active_ids(clean_db, service, erin) == [older.session_id, newer.session_id]
+    assert len(active_ids(clean_db, service, frank)) == 1  # never another account's sessions
     with transaction(clean_db) as db:
         assert service.count_active(db, [erin, frank]) == {erin: 2, frank: 1}
         assert service.count_active(db, []) == {}
