@@ -19,7 +19,7 @@ from driveguard.audit import RequestContext
 from driveguard.config import Settings
 from driveguard.db.engine import transaction
 from driveguard.db.models import GoogleAccount, UserSession
-from driveguard.identity.sessions import RevokeReason, SessionService, new_token
+from driveguard.identity.sessions import RevokeReason, SessionService, hash_token, new_token
 
 CONTEXT = RequestContext.of("198.51.100.4", "pytest/1.0")
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -69,12 +69,21 @@ def active_ids(engine: Engine, service: SessionService, account_id: uuid.UUID) -
 def test_a_new_sign_in_revokes_the_browsers_previous_session_and_only_that_one(clean_db, service, clock, erin):
     other_browser = issue(clean_db, service, erin)
     first = issue(clean_db, service, erin)
+    # Other sessions whose stored hashes sort both below and above the rotated one's.
+    others = []
+    while not (
+        any(hash_token(o.token) < hash_token(first.token) for o in others)
+        and any(hash_token(o.token) > hash_token(first.token) for o in others)
+    ):
+        assert len(others) < 64
+        others.append(issue(clean_db, service, erin))
     clock.advance(minutes=5)
     second = issue(clean_db, service, erin, replaces=first.token)
 
     rotated = row(clean_db, first.session_id)
     assert rotated.revoked_at == clock() and rotated.revoked_reason == RevokeReason.ROTATED.value
     assert row(clean_db, other_browser.session_id).revoked_at is None
+    assert all(row(clean_db, o.session_id).revoked_at is None for o in others)
     assert second.expires_at == clock() + dt.timedelta(days=30)
     assert second.idle_expires_at == clock() + dt.timedelta(days=7)
     with transaction(clean_db) as db:
@@ -126,6 +135,11 @@ def test_sessions_stop_counting_as_active_at_the_exact_second_they_expire(clean_
     clock.advance(days=6)
     busy = issue(clean_db, service, erin)
     clock.advance(days=1)  # idle_one: exactly 7 days without activity
+    assert active_ids(clean_db, service, erin) == [busy.session_id]
+    with transaction(clean_db) as db:
+        assert service.authenticate(db, idle_one.token) is None
+        assert service.count_active(db, [erin]) == {erin: 1}
+    clock.advance(days=1)  # and it stays ended, though its absolute lifetime has weeks left
     assert active_ids(clean_db, service, erin) == [busy.session_id]
     with transaction(clean_db) as db:
         assert service.authenticate(db, idle_one.token) is None
