@@ -175,12 +175,12 @@ def mutate(target: Target, timeout: float, seconds_left: float, fresh: bool, ret
 
 def report(targets: tuple[Target, ...]) -> str:
     rows, survivors = [], []
-    totals = dict(mutants=0, killed=0, survived=0, pending=0, incompetent=0)
+    totals = dict(mutants=0, killed=0, survived=0, equivalent=0, pending=0, incompetent=0)
     for target in targets:
         session = VAR / f"{target.name}.sqlite"
         if not session.exists():
             continue
-        counts = dict(mutants=0, killed=0, survived=0, pending=0, incompetent=0)
+        counts = dict(mutants=0, killed=0, survived=0, equivalent=0, pending=0, incompetent=0)
         for item, result in results(session):
             if result and result.get("worker_outcome") == "skipped":
                 continue
@@ -191,31 +191,56 @@ def report(targets: tuple[Target, ...]) -> str:
             elif outcome == "killed":
                 counts["killed"] += 1
             elif outcome == "survived":
-                counts["survived"] += 1
                 mutation = item["mutations"][0]
-                survivors.append((target.name, mutation, result.get("diff") or ""))
+                diff = result.get("diff") or ""
+                kind = "equivalent" if signature_marker_only(diff) else "survived"
+                counts[kind] += 1
+                survivors.append((target.name, mutation, diff, kind))
             else:
                 counts["incompetent"] += 1
         for key in totals:
             totals[key] += counts[key]
         rows.append((target.name, counts))
-    lines = ["| module | mutants | killed | survived | not run | incompetent | score |", "|---" * 7 + "|"]
+    header = "| module | mutants | killed | survived | equivalent | not run | incompetent | score |"
+    lines = [header, "|---" * 8 + "|"]
     for name, c in [*rows, ("total", totals)]:
-        cells = (name, c["mutants"], c["killed"], c["survived"], c["pending"], c["incompetent"], score(c))
+        cells = (
+            name,
+            c["mutants"],
+            c["killed"],
+            c["survived"],
+            c["equivalent"],
+            c["pending"],
+            c["incompetent"],
+            score(c),
+        )
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines.append("\n## Survivors\n")
-    for name, mutation, diff in survivors:
+    for name, mutation, diff, kind in survivors:
         line = mutation["start_pos"][0]
         where = f"`{mutation['module_path']}:{line}` {mutation['operator_name']}"
-        lines.append(f"- {name}: {where} (in {mutation.get('definition_name')})")
+        note = " — equivalent: keyword-only `*` became positional-only `/`" if kind == "equivalent" else ""
+        lines.append(f"- {name}: {where} (in {mutation.get('definition_name')}){note}")
         changed = [d for d in diff.splitlines() if d[:1] in "+-" and not d.startswith(("+++", "---"))]
         lines.extend(f"    {d}" for d in changed)
     summary = (
         f"mutation: {totals['mutants']} mutants, {totals['killed']} killed, {totals['survived']} survived, "
-        f"{totals['pending']} not run, score {score(totals)}"
+        f"{totals['equivalent']} equivalent, {totals['pending']} not run, score {score(totals)}"
     )
     (VAR / "report.md").write_text("# Mutation report\n\n" + "\n".join(lines) + f"\n\n{summary}\n")
     return summary
+
+
+def signature_marker_only(diff: str) -> bool:
+    """cosmic-ray reads the `*` of a keyword-only signature as a multiplication and makes it `/`
+    (positional-only): every caller passes those arguments by keyword, so nothing can observe it."""
+    removed = [d[1:] for d in diff.splitlines() if d.startswith("-") and not d.startswith("---")]
+    added = [d[1:] for d in diff.splitlines() if d.startswith("+") and not d.startswith("+++")]
+    return (
+        len(removed) == len(added) == 1
+        and removed[0].replace("*", "/") == added[0]
+        and (removed[0].strip() == "*," or removed[0].lstrip().startswith("def "))
+    )
 
 
 def score(counts: dict[str, int]) -> str:
