@@ -182,9 +182,12 @@ def test_active_sessions_list_the_most_recently_used_first_and_count_per_account
 def test_only_the_owner_revokes_a_session_and_revoking_twice_changes_nothing(clean_db, service, clock, erin):
     mallory = add_account(clean_db, "mallory@example.com")
     issued = issue(clean_db, service, erin)
-    with transaction(clean_db) as db:
+    mallorys = issue(clean_db, service, mallory)
+    with transaction(clean_db) as db:  # each way round: account ids are ordered, ownership is not
         assert service.revoke(db, issued.session_id, reason=RevokeReason.REVOKED, account_id=mallory) is False
+        assert service.revoke(db, mallorys.session_id, reason=RevokeReason.REVOKED, account_id=erin) is False
     assert row(clean_db, issued.session_id).revoked_at is None
+    assert row(clean_db, mallorys.session_id).revoked_at is None
     clock.advance(10)
     with transaction(clean_db) as db:
         assert service.revoke(db, issued.session_id, reason=RevokeReason.REVOKED, account_id=erin) is True
