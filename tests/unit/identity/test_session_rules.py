@@ -85,6 +85,7 @@ def test_a_new_sign_in_revokes_the_browsers_previous_session_and_only_that_one(c
     assert row(clean_db, other_browser.session_id).revoked_at is None
     assert all(row(clean_db, o.session_id).revoked_at is None for o in others)
     assert second.expires_at == clock() + dt.timedelta(days=30)
+    assert second.token not in repr(second)  # an issued session can be logged without its token
     assert second.idle_expires_at == clock() + dt.timedelta(days=7)
     with transaction(clean_db) as db:
         assert service.authenticate(db, first.token) is None
@@ -155,6 +156,11 @@ def test_sessions_stop_counting_as_active_at_the_exact_second_they_expire(clean_
         assert service.authenticate(db, busy.token) is not None
         assert service.count_active(db, [erin]) == {erin: 1}
     clock.set(busy.expires_at)
+    assert active_ids(clean_db, service, erin) == []
+    with transaction(clean_db) as db:
+        assert service.count_active(db, [erin]) == {}
+        assert service.authenticate(db, busy.token) is None
+    clock.advance(days=1)  # past its lifetime, though used a day ago
     assert active_ids(clean_db, service, erin) == []
     with transaction(clean_db) as db:
         assert service.count_active(db, [erin]) == {}
