@@ -123,10 +123,10 @@ def test_a_slow_target_hands_the_rest_of_its_batch_back_for_the_next_run(clean_d
 
     counts = Dispatcher(settings, clean_db, clock=clock, sender=slow).run(max_messages=1)
     assert (counts["claimed"], counts["sent"], counts["released"]) == (1, 1, 2)
-    assert [(row["status"], row["attempts"]) for row in outbox(clean_db)] == [
+    assert sorted((row["status"], row["attempts"]) for row in outbox(clean_db)) == [
+        ("pending", 0),
+        ("pending", 0),
         ("sent", 1),
-        ("pending", 0),
-        ("pending", 0),
     ]
     assert Dispatcher(settings, clean_db, clock=clock, sender=delivered).run()["sent"] == 2
 
