@@ -57,6 +57,7 @@ TARGETS = (
         "outbox",
         "driveguard/storage/notifications.py",
         (
+            "tests/unit/storage/test_outbox_rules.py",
             "tests/unit/storage/test_pipeline_units.py",
             "tests/integration/storage/test_rule_pins_outbox.py",
             "tests/integration/storage/test_outbox_fencing.py",
