@@ -46,20 +46,64 @@ def last_error(engine: Engine, key: str) -> str | None:
         ).scalar_one()
 
 
+def next_attempt_in(engine: Engine, key: str, now: dt.datetime) -> float:
+    with engine.connect() as conn:
+        due = conn.execute(
+            text("SELECT next_attempt_at FROM notification_outbox WHERE idempotency_key = :k"), {"k": key}
+        ).scalar_one()
+    return (due - now).total_seconds()
+
+
 def test_a_failed_row_waits_its_backoff_then_gives_up_after_the_last_attempt(clean_db: Engine):
-    settings, clock = small_settings(), FakeClock(START)
+    settings, clock = small_settings(NOTIFY_MAX_ATTEMPTS="3"), FakeClock(START)
     enqueue(clean_db, clock, "k", settings=settings)
-    first = Dispatcher(settings, clean_db, clock=clock, sender=failing).run()
+    long_error = "503 from the target: " + "x" * 3000
+
+    def failing_at_length(message: OutboxMessage) -> tuple[bool, str | None]:
+        return False, long_error
+
+    first = Dispatcher(settings, clean_db, clock=clock, sender=failing_at_length).run()
     assert (first["claimed"], first["failed"], first["exhausted"]) == (1, 1, 0)
+    assert 30 <= next_attempt_in(clean_db, "k", clock()) <= 60  # the base, with equal jitter
+    assert last_error(clean_db, "k") == long_error[:2000]
     assert Dispatcher(settings, clean_db, clock=clock, sender=failing).run()["claimed"] == 0  # not due yet
 
-    clock.advance(61)  # past the first backoff (at most the 60 s base)
+    clock.advance(61)
+    second = Dispatcher(settings, clean_db, clock=clock, sender=failing).run()
+    assert (second["claimed"], second["reclaimed"], second["failed"]) == (1, 0, 1)  # a retry is not a reclaim
+    assert 60 <= next_attempt_in(clean_db, "k", clock()) <= 120  # doubled
+
+    clock.advance(121)
     last = Dispatcher(settings, clean_db, clock=clock, sender=failing).run()
     assert (last["claimed"], last["failed"], last["exhausted"]) == (1, 1, 1)
     clock.advance(days=1)
     assert Dispatcher(settings, clean_db, clock=clock, sender=delivered).run()["claimed"] == 0
-    assert outbox(clean_db) == [{"key": "k", "status": "failed", "attempts": 2}]
+    assert outbox(clean_db) == [{"key": "k", "status": "failed", "attempts": 3}]
     assert last_error(clean_db, "k") == "503 from the target"
+
+
+def test_rows_failing_with_no_backoff_are_tried_once_more_per_run_not_until_exhausted(clean_db: Engine):
+    settings = small_settings(
+        NOTIFY_MAX_ATTEMPTS="5", NOTIFY_BACKOFF_BASE_SECONDS="0.001", NOTIFY_BACKOFF_MAX_SECONDS="0.001"
+    )
+    clock = FakeClock(START)
+    enqueue(clean_db, clock, "k", settings=settings)
+
+    def failing_slowly(message: OutboxMessage) -> tuple[bool, str | None]:
+        clock.advance(1)
+        return False, "503"
+
+    counts = Dispatcher(settings, clean_db, clock=clock, sender=failing_slowly).run()
+    assert (counts["claimed"], counts["failed"]) == (2, 2)
+    assert outbox(clean_db) == [{"key": "k", "status": "failed", "attempts": 2}]
+
+
+def test_a_run_stops_after_the_batch_that_reached_its_limit(clean_db: Engine):
+    settings, clock = small_settings(NOTIFY_BATCH_SIZE="3"), FakeClock(START)
+    enqueue(clean_db, clock, *(f"k{n}" for n in range(5)), settings=settings)
+    counts = Dispatcher(settings, clean_db, clock=clock, sender=delivered).run(max_messages=1)
+    assert (counts["claimed"], counts["sent"]) == (3, 3)
+    assert [row["status"] for row in outbox(clean_db)].count("pending") == 2
 
 
 def test_a_delivery_that_succeeds_on_its_last_attempt_is_sent_not_exhausted(clean_db: Engine):
@@ -141,3 +185,5 @@ def test_apprise_reports_a_refused_delivery_as_a_failure_with_its_reason_and_no_
     assert error != "apprise reported a delivery failure" and len(error) <= 1000  # apprise's own words, cut
     assert "hunter2-secret" not in error
     assert apprise_send(OutboxMessage(**{**message.__dict__, "target": DEAD_TARGET}))[0] is False
+    unusable, reason = apprise_send(OutboxMessage(**{**message.__dict__, "target": "nosuchscheme://x"}))
+    assert unusable is False and reason is not None and "cannot use the target" in reason
