@@ -22,13 +22,13 @@ CREDENTIAL_TARGET = "json://ops:hunter2-secret@127.0.0.1:9/hook"
 
 
 def small_settings(**overrides: str) -> Settings:
-    return settings_for(
-        NOTIFY_MAX_ATTEMPTS="2",
-        NOTIFY_BACKOFF_BASE_SECONDS="60",
-        NOTIFY_BACKOFF_MAX_SECONDS="600",
-        NOTIFY_LEASE_SECONDS="300",
-        **overrides,
-    )
+    defaults = {
+        "NOTIFY_MAX_ATTEMPTS": "2",
+        "NOTIFY_BACKOFF_BASE_SECONDS": "60",
+        "NOTIFY_BACKOFF_MAX_SECONDS": "600",
+        "NOTIFY_LEASE_SECONDS": "300",
+    }
+    return settings_for(**{**defaults, **overrides})
 
 
 def failing(message: OutboxMessage) -> tuple[bool, str | None]:
