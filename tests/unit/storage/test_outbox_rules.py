@@ -31,6 +31,13 @@ def small_settings(**overrides: str) -> Settings:
     return settings_for(**{**defaults, **overrides})
 
 
+class TickingClock(FakeClock):
+    """A second passes each time the dispatcher looks at the clock."""
+
+    def __call__(self) -> dt.datetime:
+        return self.advance(1)
+
+
 def failing(message: OutboxMessage) -> tuple[bool, str | None]:
     return False, "503 from the target"
 
@@ -86,14 +93,9 @@ def test_rows_failing_with_no_backoff_are_tried_once_more_per_run_not_until_exha
     settings = small_settings(
         NOTIFY_MAX_ATTEMPTS="5", NOTIFY_BACKOFF_BASE_SECONDS="0.001", NOTIFY_BACKOFF_MAX_SECONDS="0.001"
     )
-    clock = FakeClock(START)
+    clock = TickingClock(START)
     enqueue(clean_db, clock, "k", settings=settings)
-
-    def failing_slowly(message: OutboxMessage) -> tuple[bool, str | None]:
-        clock.advance(1)
-        return False, "503"
-
-    counts = Dispatcher(settings, clean_db, clock=clock, sender=failing_slowly).run()
+    counts = Dispatcher(settings, clean_db, clock=clock, sender=failing).run()
     assert (counts["claimed"], counts["failed"]) == (2, 2)
     assert outbox(clean_db) == [{"key": "k", "status": "failed", "attempts": 2}]
 
