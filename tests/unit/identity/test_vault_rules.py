@@ -57,6 +57,8 @@ def test_an_empty_secret_round_trips_and_a_shorter_body_is_called_truncated():
         vault.decrypt(empty[:-1], account_id=ACCOUNT, field="access_token")
     with pytest.raises(VaultError, match="truncated"):
         Vault.key_id_of(b"DGv1\x05old")  # the header promises a longer key id than it holds
+    with pytest.raises(VaultError, match="malformed key id"):
+        Vault.key_id_of(b"DGv1\x02\xff\xfe" + bytes(40))
 
 
 def test_rotation_marks_blobs_under_any_other_key_whatever_the_key_names():
@@ -117,6 +119,8 @@ def test_a_row_that_fails_leaves_the_rest_of_its_batch_to_be_resealed(clean_db: 
         db.get(GoogleAccount, ids[0]).refresh_token_ciphertext = Vault([EncryptionKey("gone", os.urandom(32))]).encrypt(
             "x", account_id=ids[0], field="refresh_token"
         )
-    report = reencrypt_all(clean_db, Vault([NEW, OLD]), batch_size=10)
+    batches: list[int] = []
+    report = reencrypt_all(clean_db, Vault([NEW, OLD]), batch_size=10, on_batch=batches.append)
     assert (report.examined, report.reencrypted, report.failed) == (4, 3, 1)
+    assert batches == [4]  # one pass over the batch: progress never counts an account twice
     assert count_pending_reencryption(clean_db, Vault([NEW, OLD])) == 1
