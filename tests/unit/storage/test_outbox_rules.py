@@ -189,3 +189,15 @@ def test_apprise_reports_a_refused_delivery_as_a_failure_with_its_reason_and_no_
     assert apprise_send(OutboxMessage(**{**message.__dict__, "target": DEAD_TARGET}))[0] is False
     unusable, reason = apprise_send(OutboxMessage(**{**message.__dict__, "target": "nosuchscheme://x"}))
     assert unusable is False and reason is not None and "cannot use the target" in reason
+
+
+def test_a_send_that_used_exactly_eighty_percent_of_the_lease_still_lets_the_next_one_go(clean_db: Engine):
+    settings, clock = small_settings(NOTIFY_BATCH_SIZE="2"), FakeClock(START)
+    enqueue(clean_db, clock, "k0", "k1", settings=settings)
+
+    def just_in_time(message: OutboxMessage) -> tuple[bool, str | None]:
+        clock.advance(0.8 * 300)
+        return True, None
+
+    counts = Dispatcher(settings, clean_db, clock=clock, sender=just_in_time).run(max_messages=2)
+    assert (counts["sent"], counts["released"]) == (2, 0)
