@@ -49,11 +49,15 @@ def pg_server() -> Iterator[PostgresForTests]:
 
 @pytest.fixture(scope="session")
 def database_url(pg_server: PostgresForTests) -> Iterator[str]:
-    name = pg_server.create_database()
+    # `make mutate` runs the tests once per mutant: it migrates one template database up front and
+    # names it here, so each run clones it (0.2 s) instead of migrating (3 s).
+    template = os.environ.get("DRIVEGUARD_TEST_TEMPLATE_DATABASE")
+    name = pg_server.create_database(template=template)
     url = pg_server.url_for(name)
-    engine = make_engine(url, pool_size=2)
-    migrate.upgrade(engine)
-    engine.dispose()
+    if not template:
+        engine = make_engine(url, pool_size=2)
+        migrate.upgrade(engine)
+        engine.dispose()
     yield url
     pg_server.drop_database(name)
 
