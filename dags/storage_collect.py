@@ -63,24 +63,29 @@ def storage_collect() -> None:
         )
 
     @task(trigger_rule="all_done")
-    def summarize(results: list[dict]) -> dict:
+    def summarize(shards: list[dict], results: list[dict]) -> dict:
         """Every try's counts (failed tries from pipeline_run, the others' results) and the interval's coverage."""
         from driveguard import pipelines
 
         context, window = get_current_context(), interval(STEP)
         summary = pipelines.summarize_collection(
-            runtime(), dag_id=context["ti"].dag_id, run_id=context["run_id"], interval=window, results=results
+            runtime(),
+            dag_id=context["ti"].dag_id,
+            run_id=context["run_id"],
+            interval=window,
+            results=results,
+            shards=shards,
         )
         return record(summary, window)
 
     @task(retries=0)
-    def quality(summary: dict) -> dict:
+    def quality(shards: list[dict], summary: dict) -> dict:
         """Record the gate's report, then fail (ops told) if rows were quarantined or accounts are missing."""
         from driveguard import pipelines
 
         window = interval(STEP)
         reasons = {gap["account_id"]: gap["reason"] for gap in summary.get("missing_accounts") or []}
-        report = pipelines.check_quality(runtime(), window, reasons=reasons)
+        report = pipelines.check_quality(runtime(), window, reasons=reasons, shards=shards)
         summary = record(report.summary(), window)
         pipelines.enforce_quality(report)
         return summary
@@ -115,7 +120,7 @@ def storage_collect() -> None:
 
     shards = plan()
     collected = collect.expand(shard=shards)
-    gate = quality(summarize(collected))
+    gate = quality(shards, summarize(shards, collected))  # the plan's accounts: a sign-in meanwhile is no gap
     gate >> alerts() >> read_model()
     verdict(gate)
     complete(shards, collected)  # its own leaf: a failed quality gate still fails the run too

@@ -256,23 +256,41 @@ def finish_collect_try(
 
 
 def summarize_collection(
-    rt: Runtime, *, dag_id: str, run_id: str, interval: Interval, results: Iterable[Mapping[str, Any] | None]
+    rt: Runtime,
+    *,
+    dag_id: str,
+    run_id: str,
+    interval: Interval,
+    results: Iterable[Mapping[str, Any] | None],
+    shards: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Every collect try's counts added up, plus how many active accounts have a snapshot and which do not."""
-    return runs.summarize_collection(rt.engine, dag_id=dag_id, run_id=run_id, interval=interval, results=results)
+    """Every collect try's counts added up, plus how many of the accounts the plan (`shards`) knew have a
+    snapshot and which do not."""
+    through = None if shards is None else runs.planned_through(shards)
+    return runs.summarize_collection(
+        rt.engine, dag_id=dag_id, run_id=run_id, interval=interval, results=results, through=through
+    )
 
 
-def check_quality(rt: Runtime, interval: Interval, *, reasons: Mapping[str, str] | None = None) -> Any:
+def check_quality(
+    rt: Runtime,
+    interval: Interval,
+    *,
+    reasons: Mapping[str, str] | None = None,
+    shards: Iterable[Mapping[str, Any]] | None = None,
+) -> Any:
     """The gate's report (a `QualityReport`): row checks, quarantined rows, over-quota facts and
-    completeness against COLLECT_COMPLETENESS_FLOOR_PERCENT (`reasons`: why an account is missing, by id)."""
+    completeness against COLLECT_COMPLETENESS_FLOOR_PERCENT (`reasons`: why an account is missing, by id)
+    over the accounts the run's plan (`shards`) knew."""
     from driveguard.storage import quality  # great-expectations is slow to import
 
     due = is_due(interval, rt.monitoring().collect_every_hours)  # a skipped hour is not a gap
+    through = None if shards is None else runs.planned_through(shards)
     return quality.validate_interval(
         rt.engine,
         interval,
         floor_percent=rt.settings.pipelines.collect_completeness_floor_percent,
-        coverage=runs.coverage(rt.engine, interval, reasons) if due else None,
+        coverage=runs.coverage(rt.engine, interval, reasons, through=through) if due else None,
     )
 
 

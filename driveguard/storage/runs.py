@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -93,17 +94,23 @@ def failure_reasons(tries: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return reasons
 
 
-def coverage(engine: Engine, interval: Interval, reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
+def planned_through(shards: Iterable[Mapping[str, Any]]) -> str:
+    """The highest account id a collection plan sharded (the nil UUID for an empty plan): accounts
+    created after the plan are not this run's to cover."""
+    return max((str(s["last_id"]) for s in shards), key=uuid.UUID, default=str(uuid.UUID(int=0)))
+
+
+def coverage(
+    engine: Engine, interval: Interval, reasons: Mapping[str, str] | None = None, *, through: str | None = None
+) -> dict[str, Any]:
     """How many active accounts have a snapshot for the interval, and which ones do not, with the reason:
-    what a collect try recorded, else the account's last token error, else that no try reached it."""
+    what a collect try recorded, else the account's last token error, else that no try reached it.
+    `through` (see `planned_through`) leaves out the accounts that signed in after the run's plan."""
     reasons = reasons or {}
+    bounds = {"interval_start": interval.start, "planned_through": through}
     with engine.connect() as conn:
-        totals = conn.execute(load_sql("collection_coverage"), {"interval_start": interval.start}).mappings().one()
-        gaps = (
-            conn.execute(load_sql("collection_gaps"), {"interval_start": interval.start, "limit": MAX_LISTED_GAPS})
-            .mappings()
-            .all()
-        )
+        totals = conn.execute(load_sql("collection_coverage"), bounds).mappings().one()
+        gaps = conn.execute(load_sql("collection_gaps"), {**bounds, "limit": MAX_LISTED_GAPS}).mappings().all()
     active, covered = int(totals["active_accounts"]), int(totals["with_snapshot"])
     missing = [
         {
@@ -124,7 +131,13 @@ def coverage(engine: Engine, interval: Interval, reasons: Mapping[str, str] | No
 
 
 def summarize_collection(
-    engine: Engine, *, dag_id: str, run_id: str, interval: Interval, results: Iterable[Mapping[str, Any] | None]
+    engine: Engine,
+    *,
+    dag_id: str,
+    run_id: str,
+    interval: Interval,
+    results: Iterable[Mapping[str, Any] | None],
+    through: str | None = None,
 ) -> dict[str, Any]:
     """The interval's collection summary: the counts of every try added up, the failed ones (recorded in
     `pipeline_run`, since a failed try hands Airflow no result) beside the successful ones (`results`).
@@ -135,7 +148,7 @@ def summarize_collection(
     out = sum_counts(tries)
     out["tries"] = len(tries)
     out["failed_tries"] = len(failed)
-    out.update(coverage(engine, interval, failure_reasons(tries)))
+    out.update(coverage(engine, interval, failure_reasons(tries), through=through))
     return out
 
 

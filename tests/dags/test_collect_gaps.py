@@ -78,9 +78,38 @@ def test_an_account_google_refuses_every_hour_is_listed_with_its_reason_and_the_
     from driveguard.storage.sql import load_sql
 
     with world.engine.connect() as conn:
-        rows = conn.execute(load_sql("collection_gaps"), {"interval_start": hour(23, 10), "limit": 100}).all()
+        rows = conn.execute(
+            load_sql("collection_gaps"), {"interval_start": hour(23, 10), "planned_through": None, "limit": 100}
+        ).all()
     assert [r.account_id for r in rows] == [str(ids["gone@example.com"])]
     # The gap holds back no one's alert: ann's critical level was alerted.
     assert result.task_state("alerts") == "success"
     kinds = world.rows("SELECT a.email, l.kind FROM alert l JOIN google_account a ON a.id = l.account_id")
     assert [(r["email"], r["kind"]) for r in kinds] == [("ann@example.com", "critical")]
+
+
+def test_a_person_signing_in_while_the_run_is_under_way_is_no_gap_of_its_interval(world: World):
+    """The plan shards the accounts it sees; one who signs in after it is the next interval's, so the
+    gate measures completeness over the planned accounts and the run stays green."""
+    ids = world.seed([account("ann@example.com", usage=1 * GIB), account("bob@example.com", usage=2 * GIB)])
+    late: dict[str, Any] = {}
+
+    def sign_in_meanwhile(_context: Any) -> None:
+        if not late:  # before the summary and the gate: the collection has already run
+            late.update(world.seed([account("late@example.com", usage=3 * GIB)]))
+
+    result = world.harness.run(
+        "storage_collect", logical_date=hour(23, 10), before_each_try={"summarize": sign_in_meanwhile}
+    )
+
+    assert set(late) == {"late@example.com"}
+    assert result.state == "success", result.tasks
+    summary = result.xcom("summarize")
+    assert (summary["active_accounts"], summary["with_snapshot"], summary["missing"]) == (2, 2, 0)
+    assert result.task_state("quality") == "success" and result.task_state("verdict") == "success"
+    snapshots = world.rows("SELECT account_id FROM storage_snapshot WHERE granularity = 'raw'")
+    assert sorted(str(r["account_id"]) for r in snapshots) == sorted(str(i) for i in ids.values())
+    # The next interval covers the newcomer like everyone else.
+    result = world.harness.run("storage_collect", logical_date=hour(23, 11))
+    assert result.state == "success", result.tasks
+    assert result.xcom("summarize")["active_accounts"] == 3
