@@ -152,12 +152,14 @@ class IdentityService:
         force_consent: bool,
         current_session: str | None,
         workspace_reports: bool,
+        browser_secret: str | None = None,
     ) -> LoginStart:
         return self.login.begin(
             next_path=next_path,
             force_consent=force_consent,
             current_session=current_session,
             workspace_reports=workspace_reports,
+            browser_secret=browser_secret,
         )
 
     def complete_login(

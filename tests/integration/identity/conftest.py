@@ -51,3 +51,18 @@ def make_stack(emu: GoogleEmulator, clean_db: Engine, base_env: dict[str, str]) 
 @pytest.fixture
 def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
+
+
+GRANT_FAULT_ENV = {"GOOGLE_TOKEN_TIMEOUT_SECONDS": "1", "TOKEN_REFRESH_UNCERTAIN_SECONDS": "1800"}
+"""The grant tests' deployment: a 1 s token-endpoint timeout, a 30 min bound on uncertain refreshes."""
+
+
+@pytest.fixture
+def rotating(make_stack: Callable[..., Stack]) -> Stack:
+    """The API in front of a provider that rotates refresh tokens, revokes a grant when a rotated token
+    is reused, and issues 60 s access tokens (the grant tests, issue 15 item 2)."""
+    stack = make_stack(**GRANT_FAULT_ENV)
+    stack.emu.call(
+        "PATCH", "/config", {"rotate_refresh_tokens": True, "refresh_reuse_revokes_grant": True, "access_token_ttl": 60}
+    )
+    return stack

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,18 +21,7 @@ from driveguard.db.models import AccountStatus, AuditLog
 from driveguard.identity.tokens import AccessToken, ReauthRequired, TokenService, TokenUnavailable
 
 EMAIL = "carol@gmail.com"
-UNCERTAIN_BOUND = 1800
-
-
-@pytest.fixture
-def rotating(make_stack: Callable[..., Stack]) -> Stack:
-    """The API and a provider that rotates refresh tokens, revokes a grant on reuse and issues 60 s tokens;
-    Driveguard waits 1 s for the token endpoint."""
-    stack = make_stack(GOOGLE_TOKEN_TIMEOUT_SECONDS="1", TOKEN_REFRESH_UNCERTAIN_SECONDS=str(UNCERTAIN_BOUND))
-    stack.emu.call(
-        "PATCH", "/config", {"rotate_refresh_tokens": True, "refresh_reuse_revokes_grant": True, "access_token_ttl": 60}
-    )
-    return stack
+UNCERTAIN_BOUND = 1800  # TOKEN_REFRESH_UNCERTAIN_SECONDS of the `rotating` fixture
 
 
 def uncertain_audits(stack: Stack) -> list[dict[str, object]]:
