@@ -415,7 +415,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     database_url = r.parse("DATABASE_URL", None, _normalise_database_url, "a PostgreSQL URL")
 
     endpoints, emulator = _google_endpoints(r)
-    oidc_issuer = (r.url("GOOGLE_OIDC_ISSUER", None, schemes=("https", "http")) or "").rstrip("/") or None
+    oidc_issuer = r.url("GOOGLE_OIDC_ISSUER", None, schemes=("https", "http"))
     redirect_uri = r.url("GOOGLE_REDIRECT_URI", None)
     if redirect_uri is None and r.raw("GOOGLE_REDIRECT_URI") is None:
         r.problems.append("GOOGLE_REDIRECT_URI is required (the exact callback URL registered with Google)")
@@ -544,6 +544,27 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         airflow=airflow,
         server=server,
         pipelines=pipelines,
+    )
+
+
+def insecure_cookie_warning(settings: Settings) -> str | None:
+    """Why nobody would stay signed in: Secure cookies on a plain-http address (browsers drop them there)."""
+    if not settings.security.session_cookie_secure:
+        return None
+    plain = [
+        f"{name}={url}"
+        for name, url in (
+            ("API_PUBLIC_URL", settings.server.public_url),
+            ("GOOGLE_REDIRECT_URI", settings.google.redirect_uri),
+        )
+        if url.startswith("http://")
+    ]
+    if not plain:
+        return None
+    return (
+        f"SESSION_COOKIE_SECURE is true but {' and '.join(plain)} is plain http: browsers refuse Secure cookies "
+        "there, so sign-in will seem to work and leave the person signed out. Serve Driveguard over https, "
+        "or set SESSION_COOKIE_SECURE=false for a local http setup."
     )
 
 

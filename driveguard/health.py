@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from driveguard.airflow_api import AirflowClient
-from driveguard.config import Settings
+from driveguard.config import Settings, insecure_cookie_warning
 from driveguard.db import migrate
 
 
@@ -67,6 +67,17 @@ def check_airflow(settings: Settings, timeout: float = 3.0) -> Check:
     return _timed("airflow", probe)
 
 
+def check_cookies(settings: Settings) -> Check:
+    """Secure cookies over plain http leave everyone signed out: shown here as well as at startup."""
+    warning = insecure_cookie_warning(settings)
+    return Check(
+        "cookies",
+        warning is None,
+        0.0,
+        {"warning": warning} if warning else {"secure": settings.security.session_cookie_secure},
+    )
+
+
 def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
     """All checks; `healthy` (HTTP 200) depends on the database alone, the rest degrade."""
     google_name = "google_emulator" if settings.google.emulator_url else "google"
@@ -75,6 +86,7 @@ def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
         check_migrations(engine),
         check_airflow(settings),
         check_http(google_name, settings.google.endpoints.jwks_uri),
+        check_cookies(settings),
     ]
     by_name = {check.name: check for check in checks}
     database_ok = by_name["database"].ok

@@ -58,11 +58,22 @@ GRANT_FAULT_ENV = {"GOOGLE_TOKEN_TIMEOUT_SECONDS": "1", "TOKEN_REFRESH_UNCERTAIN
 
 
 @pytest.fixture
-def rotating(make_stack: Callable[..., Stack]) -> Stack:
-    """The API in front of a provider that rotates refresh tokens, revokes a grant when a rotated token
-    is reused, and issues 60 s access tokens (the grant tests, issue 15 item 2)."""
-    stack = make_stack(**GRANT_FAULT_ENV)
-    stack.emu.call(
-        "PATCH", "/config", {"rotate_refresh_tokens": True, "refresh_reuse_revokes_grant": True, "access_token_ttl": 60}
-    )
-    return stack
+def start_rotating(make_stack: Callable[..., Stack]) -> Callable[..., Stack]:
+    """Start the API (with extra environment) in front of a provider that rotates refresh tokens,
+    revokes a grant when a rotated token is reused, and issues 60 s access tokens (issue 15 item 2)."""
+
+    def start(**env: str) -> Stack:
+        stack = make_stack(**{**GRANT_FAULT_ENV, **env})
+        stack.emu.call(
+            "PATCH",
+            "/config",
+            {"rotate_refresh_tokens": True, "refresh_reuse_revokes_grant": True, "access_token_ttl": 60},
+        )
+        return stack
+
+    return start
+
+
+@pytest.fixture
+def rotating(start_rotating: Callable[..., Stack]) -> Stack:
+    return start_rotating()

@@ -7,7 +7,7 @@
   until TOKEN_REFRESH_UNCERTAIN_SECONDS have passed;
 - `refresh_retry_at`: no refresh attempt before then (backoff after an uncertain refresh).
 
-Revision ID: 0011_grant_refresh_state
+Revision ID: 0012_grant_refresh_state
 Revises: 0007_sealed_targets
 Create Date: 2026-11-28
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_grant_refresh_state"
+revision = "0012_grant_refresh_state"
 down_revision = "0007_sealed_targets"
 branch_labels = None
 depends_on = None
