@@ -18,6 +18,7 @@ from support.signin import Stack
 from api.app import create_app
 from driveguard.config import ConfigError
 from driveguard.google.discovery import with_discovered_endpoints
+from driveguard.health import run_checks
 
 EMAIL = "carol@gmail.com"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -81,8 +82,10 @@ def test_secure_cookies_on_a_plain_http_address_warn_at_startup_and_in_health(
         app = create_app(plain, clean_db)
     assert "SESSION_COOKIE_SECURE is true but API_PUBLIC_URL=http://drive.example" in caplog.text
     with serve_asgi(app) as url:
-        report = httpx.get(f"{url}/api/health", timeout=20).json()
-    assert report["checks"]["cookies"]["ok"] is False
+        anonymous = httpx.get(f"{url}/api/health", timeout=20).json()
+    assert anonymous["signin"] == "down" and "checks" not in anonymous  # the details are for admins
+    report = run_checks(plain, clean_db)  # what an admin's /api/health shows
+    assert report["signin"] == "down" and report["checks"]["cookies"]["ok"] is False
     assert "browsers refuse Secure cookies" in report["checks"]["cookies"]["detail"]["warning"]
 
     caplog.clear()
