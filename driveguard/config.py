@@ -142,6 +142,8 @@ class SecuritySettings:
     admin_users: tuple[AdminUser, ...] = field(default=(), repr=False)
     token_refresh_uncertain_seconds: int = 3600
     """How long `invalid_grant` after an uncertain refresh (answer lost) counts as uncertain, not as a dead grant."""
+    token_refresh_uncertain_retry_seconds: int = 15
+    """The first wait after an uncertain refresh; it doubles with each further one, up to 10 minutes."""
 
     def admin_user(self, name: str) -> AdminUser | None:
         return next((user for user in self.admin_users if user.name == name), None)
@@ -469,6 +471,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         token_refresh_margin_seconds=r.integer("TOKEN_REFRESH_MARGIN_SECONDS", 300, 225, 3000),
         admin_users=r.parse("DRIVEGUARD_ADMIN_USERS", (), _parse_admin_users, "a list of admin users", secret=True),
         token_refresh_uncertain_seconds=r.integer("TOKEN_REFRESH_UNCERTAIN_SECONDS", 3600, 0, 7 * 86400),
+        token_refresh_uncertain_retry_seconds=r.integer("TOKEN_REFRESH_UNCERTAIN_RETRY_SECONDS", 15, 0, 600),
     )
 
     warning = r.number("STORAGE_WARNING_THRESHOLD_PERCENT", 80.0, 1, 100)

@@ -69,9 +69,9 @@ MAX_MIN_VALID_SECONDS = 3000
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30
 MARGIN_LIFETIME_FRACTION = 0.5
 """The refresh margin never exceeds this share of the token's own lifetime."""
-UNCERTAIN_RETRY_BASE_SECONDS = 15
 UNCERTAIN_RETRY_CAP_SECONDS = 600
-"""Backoff between attempts after an uncertain refresh: 15 s, 30 s, 60 s … at most 10 min."""
+"""Backoff between attempts after an uncertain refresh: TOKEN_REFRESH_UNCERTAIN_RETRY_SECONDS (15 s),
+then doubling, at most 10 min."""
 
 
 class RefreshOutcome(StrEnum):
@@ -350,9 +350,8 @@ class TokenService:
         """Keep the stored grant, count the failure, wait a backoff before the next attempt, tell ops."""
         account.refresh_uncertain_since = account.refresh_uncertain_since or now
         account.refresh_failure_count += 1
-        delay = min(
-            UNCERTAIN_RETRY_CAP_SECONDS, UNCERTAIN_RETRY_BASE_SECONDS * 2 ** min(account.refresh_failure_count - 1, 10)
-        )
+        base = self.settings.security.token_refresh_uncertain_retry_seconds
+        delay = min(UNCERTAIN_RETRY_CAP_SECONDS, base * 2 ** min(account.refresh_failure_count - 1, 10))
         account.refresh_retry_at = now + dt.timedelta(seconds=delay)
         account.last_refresh_error = f"uncertain: {message}"[:300]
         logger.warning(

@@ -34,6 +34,10 @@ def world(
             receiver.fail_next = 0
     for key, value in harness.env.items():
         monkeypatch.setenv(key, value)
+    # The harness retries a task after 1 s, not after minutes: with no wait after an uncertain refresh
+    # (answer lost), a retry may refresh again at once. The wait itself is pinned in
+    # tests/integration/identity/test_grants_refresh.py.
+    monkeypatch.setenv("TOKEN_REFRESH_UNCERTAIN_RETRY_SECONDS", "0")
     LEDGER.scenarios += 1
     return World(dag_settings, clean_db, emu, harness, receivers)
 

@@ -31,7 +31,7 @@ def test_collection_through_every_kind_of_google_fault_loses_and_duplicates_noth
         account(f"c{i:03d}@example.com", usage=(i + 1) * 10**8, limit=None if i % 40 == 0 else 15 * GIB)
         for i in range(150)
     ]
-    slow = "c007@example.com"  # its token refresh hangs past the client's timeout on every try of the first pass
+    slow = "c007@example.com"  # its token refresh hangs past the client's timeout once: an uncertain refresh
     limited = ["c011@example.com", "c061@example.com", "c111@example.com"]
     revoked = "c140@example.com"  # revoked Driveguard at Google: its refresh answers invalid_grant
     world.seed(accounts, expiring={slow, "c073@example.com", revoked})
@@ -63,7 +63,8 @@ def test_collection_through_every_kind_of_google_fault_loses_and_duplicates_noth
             "rate_limit_status": 403,
             "fail_emails": limited,
         },
-        {"group": "token", "timeout": 1.5, "timeout_count": 4, "fail_emails": [slow]},
+        # Not resent in the same try (the provider may have rotated the token): the retry refreshes.
+        {"group": "token", "timeout": 1.5, "timeout_count": 1, "fail_emails": [slow]},
     )
     world.emu.reset_stats()
 
@@ -76,7 +77,7 @@ def test_collection_through_every_kind_of_google_fault_loses_and_duplicates_noth
     assert about["500"] == 12 and about["429"] > 0 and about["403"] >= len(limited), about
     assert all(stats["about_by_account"][email] >= 2 for email in limited), "refused first, then collected"
     assert stats["statuses"]["batch"]["dropped"] == 2 and stats["statuses"]["batch"]["503"] == 2
-    assert stats["statuses"]["batch"]["504"] == 1 and stats["statuses"]["token"]["504"] == 4
+    assert stats["statuses"]["batch"]["504"] == 1 and stats["statuses"]["token"]["504"] == 1
     tries = sorted(t["try_number"] for (task, _), t in result.tasks.items() if task == "collect")
     assert set(tries) <= {1, 2} and 2 in tries, f"shards left with gaps took a second try, no more: {tries}"
     alive = [a for a in accounts if a["email"] != revoked]
@@ -99,6 +100,10 @@ def test_refresh_pass_through_google_faults_refreshes_each_account_once_and_buri
 ):
     monkeypatch.setenv("TOKEN_REFRESH_SHARD_SIZE", "10")
     monkeypatch.setenv("GOOGLE_REQUEST_TIMEOUT_SECONDS", "1")
+    # No window in which an invalid_grant after a lost answer still counts as uncertain (that window
+    # is pinned in tests/integration/identity/test_grants_refresh.py): the next pass buries a dead
+    # grant whose first answer was lost, and this scenario checks that it buries only those.
+    monkeypatch.setenv("TOKEN_REFRESH_UNCERTAIN_SECONDS", "0")
     emails = [f"r{i:02d}@example.com" for i in range(30)]
     world.seed([account(e, usage=10**9) for e in emails], expiring=set(emails))
     dead = {"r03@example.com", "r17@example.com"}  # revoked at Google: invalid_grant
@@ -123,15 +128,17 @@ def test_refresh_pass_through_google_faults_refreshes_each_account_once_and_buri
     stats = world.emu.stats()
     LEDGER.faults_from(stats)
     summary = recorded_counts(world, result)
-    assert summary["reauth_required"] == len(dead), summary
-    assert summary["refreshed"] + summary["failed"] == len(emails) - len(dead), summary
+    buried = {r["email"] for r in world.rows("SELECT email FROM google_account WHERE status = 'reauth_required'")}
+    assert buried <= dead and summary["reauth_required"] == len(buried), summary  # a lost answer buries no one
+    assert summary["refreshed"] + summary["failed"] + len(buried) == len(emails), summary
     assert stats["statuses"]["token"]["dropped"] == 3 and stats["statuses"]["token"]["500"] == 3
     refreshed = stats["refresh_by_account"]
-    assert set(refreshed) == set(emails) - dead - ({"r09@example.com"} if summary["failed"] else set())
+    # A lost answer (dropped connection, 500, r09's timeout) is uncertain: not resent in this pass.
+    assert summary["failed"] >= 1 and "r09@example.com" not in refreshed, summary
+    assert set(refreshed) <= set(emails) - dead and len(refreshed) == summary["refreshed"], (refreshed, summary)
     assert set(refreshed.values()) == {1}, "one successful refresh per account, never two"
-    LEDGER.check_accounts(world.engine, reauth_required=dead)
-    if summary["failed"]:
-        assert result.state == "failed", "a pass that left accounts unrefreshed is not green"
+    LEDGER.check_accounts(world.engine, reauth_required=buried)
+    assert result.state == "failed", "a pass that left accounts unrefreshed is not green"
 
     # The next pass, Google well again: whoever was missed is refreshed, the dead stay dead.
     world.emu.clear_faults()
@@ -162,7 +169,8 @@ def test_token_endpoint_down_for_a_whole_refresh_pass_fails_the_run_and_the_next
         down = world.harness.run("token_refresh")
     stats = world.emu.stats()
     LEDGER.faults_from(stats)
-    assert stats["statuses"]["token"] == {"503": 4 * len(emails)}, "four tries per account, no more"
+    # One try per account: a 5xx may come after the provider acted (rotated), so it is not resent.
+    assert stats["statuses"]["token"] == {"503": len(emails)}, "one try per account, no more"
     assert recorded_counts(world, down) == {
         "accounts": 10,
         "failed": 10,
