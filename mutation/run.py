@@ -67,7 +67,11 @@ TARGETS = (
     Target(
         "alerts",
         "driveguard/storage/alerts.py",
-        ("tests/unit/storage/test_pipeline_units.py", "tests/integration/storage/test_rule_pins_outbox.py"),
+        (
+            "tests/unit/storage/test_alert_rules.py",
+            "tests/unit/storage/test_pipeline_units.py",
+            "tests/integration/storage/test_rule_pins_outbox.py",
+        ),
     ),
     Target(
         "tokens",
