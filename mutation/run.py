@@ -91,7 +91,11 @@ TARGETS = (
     Target(
         "collection",
         "driveguard/storage/collection.py",
-        ("tests/unit/storage/test_gate_units.py", "tests/unit/storage/test_pipeline_units.py"),
+        (
+            "tests/unit/storage/test_collection_rules.py",
+            "tests/unit/storage/test_gate_units.py",
+            "tests/unit/storage/test_pipeline_units.py",
+        ),
     ),
     Target(
         "retention",
