@@ -100,7 +100,13 @@ TARGETS = (
     Target(
         "retention",
         "driveguard/storage/retention.py",
-        ("tests/integration/identity/test_erasure.py", "tests/integration/identity/test_rule_pins_identity.py"),
+        (
+            "tests/integration/identity/test_erasure.py",
+            "tests/integration/storage/test_retention_partitions.py::test_whole_raw_months_are_dropped_as_partitions_and_the_boundary_month_row_by_row",
+            "tests/integration/storage/test_retention_partitions.py::test_a_crash_between_the_daily_upsert_and_the_drop_loses_nothing",
+            "tests/integration/storage/test_retention_partitions.py::test_partitions_are_created_ahead_for_both_series_across_a_year_end",
+            "tests/integration/identity/test_rule_pins_identity.py",
+        ),
     ),
 )
 
