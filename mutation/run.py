@@ -101,6 +101,7 @@ TARGETS = (
         "retention",
         "driveguard/storage/retention.py",
         (
+            "tests/unit/storage/test_retention_rules.py",
             "tests/integration/identity/test_erasure.py",
             "tests/integration/storage/test_retention_partitions.py::test_whole_raw_months_are_dropped_as_partitions_and_the_boundary_month_row_by_row",
             "tests/integration/storage/test_retention_partitions.py::test_a_crash_between_the_daily_upsert_and_the_drop_loses_nothing",
