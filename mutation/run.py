@@ -82,7 +82,7 @@ TARGETS = (
             "tests/integration/identity/test_token_reject.py",
         ),
     ),
-    Target("refresh", "driveguard/identity/refresh.py", ("tests/unit/identity/test_refresh_pass.py",)),
+    Target("refresh", "driveguard/identity/refresh.py", ("tests/integration/identity/test_refresh_pass.py",)),
     Target(
         "login",
         "driveguard/identity/login.py",
