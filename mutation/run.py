@@ -93,6 +93,7 @@ TARGETS = (
         "driveguard/storage/collection.py",
         (
             "tests/unit/storage/test_collection_rules.py",
+            "tests/integration/identity/test_collect_pass.py",
             "tests/unit/storage/test_gate_units.py",
             "tests/unit/storage/test_pipeline_units.py",
         ),
