@@ -12,12 +12,24 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from support.clock import FakeClock
 from support.outbox import set_personal_targets
+from support.settings import settings_for
 
 from driveguard.config import Settings
-from driveguard.db.models import AlertKind
-from driveguard.storage.alerts import AlertEvaluator, Thresholds, compose, human_bytes, idempotency_key, usage_percent
+from driveguard.db.models import AlertKind, WarningLevel
+from driveguard.storage.alerts import (
+    AlertEvaluator,
+    Thresholds,
+    compose,
+    decide,
+    human_bytes,
+    idempotency_key,
+    next_level,
+    targets_for,
+    usage_percent,
+)
 from driveguard.storage.collection import ensure_partition
 from driveguard.storage.interval import Interval
+from driveguard.storage.monitoring import defaults
 
 GIB = 1024**3
 HOUR = dt.timedelta(hours=1)
@@ -63,6 +75,36 @@ def test_the_idempotency_key_is_the_alert_id_and_24_hex_digits_of_the_targets_ha
     assert prefix == str(alert_id)
     assert len(digest) == 24 and int(digest, 16) >= 0
     assert digest != idempotency_key(alert_id, "json://example.com/b").rsplit(":", 1)[1]
+
+
+def test_critical_is_kept_down_to_exactly_the_threshold_minus_margin():
+    assert next_level(WarningLevel.CRITICAL, 88.0, T) is WarningLevel.CRITICAL
+    assert next_level(WarningLevel.CRITICAL, 87.9, T) is WarningLevel.WARNING
+
+
+def test_a_level_keeps_the_time_it_was_entered_until_it_changes():
+    entered = FIRST.start - dt.timedelta(days=3)
+    later = dict(repeat_after=dt.timedelta(hours=24), last_notified_at=FIRST.start)
+    kept = decide(WarningLevel.WARNING, 85.0, T, at=FIRST.end, level_since=entered, **later)
+    assert (kept.level, kept.level_since) == (WarningLevel.WARNING, entered)
+    unknown = decide(WarningLevel.WARNING, 85.0, T, at=FIRST.end, level_since=None, **later)
+    assert unknown.level_since == FIRST.end
+    moved = decide(WarningLevel.WARNING, 95.0, T, at=FIRST.end, level_since=entered, **later)
+    assert (moved.level, moved.level_since) == (WarningLevel.CRITICAL, FIRST.end)
+
+
+def test_a_title_is_cut_at_the_255_characters_the_outbox_column_holds():
+    email = "x" * 300 + "@example.com"
+    title, _ = compose(AlertKind.WARNING, email, 85.0, 85, 100, T, FIRST)
+    assert len(title) == 255 and title.startswith("Google Drive storage warning: xxx")
+
+
+def test_an_invalid_target_is_skipped_and_the_ones_after_it_are_kept():
+    config = defaults(settings_for())
+    assert targets_for(settings_for(), config, ["ftp://nope", "json://own.example/a", "json://own.example/b"]) == [
+        "json://own.example/a",
+        "json://own.example/b",
+    ]
 
 
 # -- the evaluator over several chunks ----------------------------------------------------------
