@@ -80,6 +80,25 @@ def test_the_idempotency_key_is_the_alert_id_and_24_hex_digits_of_the_targets_ha
 def test_critical_is_kept_down_to_exactly_the_threshold_minus_margin():
     assert next_level(WarningLevel.CRITICAL, 88.0, T) is WarningLevel.CRITICAL
     assert next_level(WarningLevel.CRITICAL, 87.9, T) is WarningLevel.WARNING
+    assert next_level(WarningLevel.WARNING, 78.0, T) is WarningLevel.WARNING  # same for warning
+    assert next_level(WarningLevel.WARNING, 77.9, T) is WarningLevel.NORMAL
+
+
+def test_per_account_thresholds_that_are_equal_fall_back_to_the_global_ones():
+    config = defaults(settings_for())
+    fallback = Thresholds.for_account(config, 85.0, 85.0)
+    globals_ = (config.warning_threshold_percent, config.critical_threshold_percent)
+    assert (fallback.warning, fallback.critical) == globals_ != (85.0, 85.0)
+
+
+def test_an_unresolved_critical_level_repeats_once_the_repeat_time_has_passed_not_only_at_it():
+    day = dt.timedelta(hours=24)
+    for since_notice in (day, day + HOUR * 6):
+        repeat = decide(
+            WarningLevel.CRITICAL, 95.0, T, at=FIRST.end, level_since=FIRST.start,
+            last_notified_at=FIRST.end - since_notice, repeat_after=day,
+        )  # fmt: skip
+        assert repeat.alert is AlertKind.CRITICAL_REPEAT and repeat.last_notified_at == FIRST.end
 
 
 def test_a_level_keeps_the_time_it_was_entered_until_it_changes():
