@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -26,9 +27,12 @@ from api.storage.controller import StorageController
 from api.storage.preferences import PreferencesController
 from api.storage.reads import StorageReadsController
 from driveguard.clock import Clock, utcnow
-from driveguard.config import Settings, get_settings
+from driveguard.config import Settings, get_settings, insecure_cookie_warning
 from driveguard.db.engine import get_engine
 from driveguard.errors import DriveguardError, Unavailable
+from driveguard.google.discovery import with_discovered_endpoints
+
+logger = logging.getLogger(__name__)
 
 
 def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
@@ -41,7 +45,9 @@ def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None, *, clock: Clock = utcnow) -> Litestar:
-    settings = settings or get_settings()
+    settings = with_discovered_endpoints(settings or get_settings())  # fails closed (ConfigError)
+    if warning := insecure_cookie_warning(settings):
+        logger.warning(warning)
     engine = engine or get_engine(settings, pre_ping=False)  # see make_engine: the errors path handles drops
     services = Services.build(settings, engine, clock=clock)
     app = Litestar(

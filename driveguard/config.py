@@ -37,6 +37,14 @@ GOOGLE_DEFAULTS: dict[str, str] = {
     "GOOGLE_ADMIN_API_URL": "https://admin.googleapis.com/",
 }
 GOOGLE_ISSUERS_DEFAULT = ("https://accounts.google.com", "accounts.google.com")
+OIDC_ENDPOINT_VARIABLES = (
+    "GOOGLE_AUTH_URI",
+    "GOOGLE_TOKEN_URI",
+    "GOOGLE_REVOKE_URI",
+    "GOOGLE_USERINFO_URI",
+    "GOOGLE_JWKS_URI",
+)
+"""The endpoints an OpenID discovery document (GOOGLE_OIDC_ISSUER) can fill; GOOGLE_ISSUERS too."""
 
 # The same endpoints as paths on one origin: how the emulator serves them.
 EMULATOR_PATHS: dict[str, str] = {
@@ -97,6 +105,13 @@ class GoogleSettings:
     request_timeout_seconds: float
     rate_limit_per_minute: int
     workspace_admin_email: str | None
+    token_timeout_seconds: float = 30.0
+    """How long a token-endpoint call may take: generous, since a refresh that times out after the
+    provider acted is an uncertain refresh (see `driveguard.identity.tokens`)."""
+    oidc_issuer: str | None = None
+    """An OpenID provider whose discovery document fills the endpoints not set explicitly (None: Google's built-ins)."""
+    explicit_endpoints: frozenset[str] = frozenset()
+    """The endpoint variables set explicitly (discovery never overrides them)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,8 @@ class SecuritySettings:
     admin_token_ttl_minutes: int
     token_refresh_margin_seconds: int
     admin_users: tuple[AdminUser, ...] = field(default=(), repr=False)
+    token_refresh_uncertain_seconds: int = 3600
+    """How long `invalid_grant` after an uncertain refresh (answer lost) counts as uncertain, not as a dead grant."""
 
     def admin_user(self, name: str) -> AdminUser | None:
         return next((user for user in self.admin_users if user.name == name), None)
@@ -412,6 +429,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     database_url = r.parse("DATABASE_URL", None, _normalise_database_url, "a PostgreSQL URL")
 
     endpoints, emulator = _google_endpoints(r)
+    oidc_issuer = r.url("GOOGLE_OIDC_ISSUER", None, schemes=("https", "http"))
     redirect_uri = r.url("GOOGLE_REDIRECT_URI", None)
     if redirect_uri is None and r.raw("GOOGLE_REDIRECT_URI") is None:
         r.problems.append("GOOGLE_REDIRECT_URI is required (the exact callback URL registered with Google)")
@@ -424,6 +442,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         request_timeout_seconds=r.number("GOOGLE_REQUEST_TIMEOUT_SECONDS", 20.0, 0.1, 600),
         rate_limit_per_minute=r.integer("GOOGLE_RATE_LIMIT_PER_MINUTE", 6000, 1, 1_000_000),
         workspace_admin_email=r.raw("GOOGLE_WORKSPACE_ADMIN_EMAIL"),
+        token_timeout_seconds=r.number("GOOGLE_TOKEN_TIMEOUT_SECONDS", 30.0, 1, 600),
+        oidc_issuer=oidc_issuer,
+        explicit_endpoints=frozenset(name for name in (*OIDC_ENDPOINT_VARIABLES, "GOOGLE_ISSUERS") if r.raw(name)),
     )
 
     keys_text = r.required("DRIVEGUARD_ENCRYPTION_KEYS", "comma-separated <id>:<base64url 32 bytes>, newest first")
@@ -447,6 +468,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         # the Google client libraries consider expired and refresh again on every call.
         token_refresh_margin_seconds=r.integer("TOKEN_REFRESH_MARGIN_SECONDS", 300, 225, 3000),
         admin_users=r.parse("DRIVEGUARD_ADMIN_USERS", (), _parse_admin_users, "a list of admin users", secret=True),
+        token_refresh_uncertain_seconds=r.integer("TOKEN_REFRESH_UNCERTAIN_SECONDS", 3600, 0, 7 * 86400),
     )
 
     warning = r.number("STORAGE_WARNING_THRESHOLD_PERCENT", 80.0, 1, 100)
@@ -538,6 +560,27 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         airflow=airflow,
         server=server,
         pipelines=pipelines,
+    )
+
+
+def insecure_cookie_warning(settings: Settings) -> str | None:
+    """Why nobody would stay signed in: Secure cookies on a plain-http address (browsers drop them there)."""
+    if not settings.security.session_cookie_secure:
+        return None
+    plain = [
+        f"{name}={url}"
+        for name, url in (
+            ("API_PUBLIC_URL", settings.server.public_url),
+            ("GOOGLE_REDIRECT_URI", settings.google.redirect_uri),
+        )
+        if url.startswith("http://")
+    ]
+    if not plain:
+        return None
+    return (
+        f"SESSION_COOKIE_SECURE is true but {' and '.join(plain)} is plain http: browsers refuse Secure cookies "
+        "there, so sign-in will seem to work and leave the person signed out. Serve Driveguard over https, "
+        "or set SESSION_COOKIE_SECURE=false for a local http setup."
     )
 
 

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from driveguard.airflow_api import AirflowClient
-from driveguard.config import Settings
+from driveguard.config import Settings, insecure_cookie_warning
 from driveguard.db import migrate
 
 
@@ -71,7 +71,18 @@ def check_airflow(settings: Settings, timeout: float = 3.0) -> Check:
     return _timed("airflow", probe)
 
 
-SIGNIN_CHECKS = ("database", "migrations", "google_token_endpoint")
+def check_cookies(settings: Settings) -> Check:
+    """Secure cookies over plain http leave everyone signed out: shown here as well as at startup."""
+    warning = insecure_cookie_warning(settings)
+    return Check(
+        "cookies",
+        warning is None,
+        0.0,
+        {"warning": warning} if warning else {"secure": settings.security.session_cookie_secure},
+    )
+
+
+SIGNIN_CHECKS = ("database", "migrations", "google_token_endpoint", "cookies")
 PIPELINE_CHECKS = ("database", "airflow")
 
 
@@ -84,6 +95,7 @@ def run_checks(settings: Settings, engine: Engine) -> dict[str, Any]:
         check_airflow(settings),
         # The token endpoint only takes POSTs: any answer below 500 (405, 400) means it is reachable.
         check_http("google_token_endpoint", settings.google.endpoints.token_uri, ok_below=500),
+        check_cookies(settings),
     ]
     by_name = {check.name: check for check in checks}
     return {

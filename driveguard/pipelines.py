@@ -142,8 +142,9 @@ def runtime() -> Runtime:
     if _installed is not None:
         return _installed()
     from driveguard.db.engine import get_engine
+    from driveguard.google.discovery import with_discovered_endpoints
 
-    settings = load_settings()
+    settings = with_discovered_endpoints(load_settings())
     return Runtime(settings, get_engine(settings))
 
 

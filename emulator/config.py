@@ -18,6 +18,7 @@ DEFAULT_REDIRECT_URIS = (
 
 NOT_READY_MODES = ("warning", "error")
 BATCH_OVERFLOW_MODES = ("part_errors", "reject")
+BOOLEAN_KEYS = ("rotate_refresh_tokens", "refresh_reuse_revokes_grant")
 
 
 @dataclass
@@ -27,6 +28,12 @@ class EmulatorConfig:
     issuer: str | None = None
     """Fixed `iss` for id_tokens and discovery; None means the base URL the request used."""
     access_token_ttl: int = 3599
+    rotate_refresh_tokens: bool = False
+    """Every refresh answers a new refresh token and the presented one dies (RFC 9700 rotation), for every
+    account; an account's own `rotate_refresh_tokens` switches it on for that account alone."""
+    refresh_reuse_revokes_grant: bool = False
+    """Presenting a refresh token that was already rotated away revokes the whole grant (reuse detection,
+    as certified providers do under rotation): a client that blindly resends after a lost answer loses it."""
     code_ttl: int = 600
     refresh_token_limit: int = 100
     """Google keeps at most this many refresh tokens per account per client."""
@@ -77,6 +84,12 @@ class EmulatorConfig:
                 continue
             if name == "reports_partial_dates" and not isinstance(value, str):
                 bad.append(name)
+                continue
+            if name in BOOLEAN_KEYS:
+                if not isinstance(value, bool):
+                    bad.append(name)
+                    continue
+                setattr(self, name, value)
                 continue
             if name != "issuer" and not isinstance(value, int | float | str):
                 bad.append(name)

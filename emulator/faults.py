@@ -87,6 +87,10 @@ class FaultSpec:
     error_rate_status: int = 503
     drop_remaining: int = 0
     fail_emails: frozenset[str] | None = None
+    late_answer_ms: float = 0
+    """Do the work, then hold the answer this long: the client may time out after the server acted."""
+    late_answer_remaining: int | None = None
+    """How many requests get the late answer (None: every one)."""
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -115,6 +119,7 @@ class FaultSpec:
             "error_rate_status",
             "drop_connections",
             "fail_emails",
+            "late_answer",
             "seed",
         }
         unknown = sorted(set(payload) - known)
@@ -159,9 +164,26 @@ class FaultSpec:
             if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
                 raise ValidationError("fail_emails: must be a list of emails")
             spec.fail_emails = frozenset(e.lower() for e in emails)
+        late = payload.get("late_answer")
+        if late is not None:
+            if not isinstance(late, dict):
+                raise ValidationError("late_answer: must be {ms, count}")
+            spec.late_answer_ms = _number(late, "ms", 0, 0, 600_000)
+            if late.get("count") is not None:
+                spec.late_answer_remaining = int(_number(late, "count", 1, 0, 1_000_000))
         spec.seed = int(_number(payload, "seed", 0, -(2**63), 2**63))
         spec.rng = random.Random(spec.seed)  # noqa: S311 - seeded on purpose: faults must be reproducible
         return spec
+
+    def take_late_answer(self, email: str | None) -> float:
+        """Seconds to hold this (already processed) answer; counts down `late_answer.count`."""
+        if not self.late_answer_ms or self.late_answer_remaining == 0:
+            return 0.0
+        if self.fail_emails is not None and (email is None or email.lower() not in self.fail_emails):
+            return 0.0
+        if self.late_answer_remaining is not None:
+            self.late_answer_remaining -= 1
+        return self.late_answer_ms / 1000
 
     def describe(self) -> dict[str, Any]:
         data = dict(self.raw)
@@ -255,6 +277,10 @@ class FaultRegistry:
 
     def describe(self) -> dict[str, Any]:
         return {group: spec.describe() for group, spec in sorted(self.specs.items())}
+
+    def late_answer(self, group: str, email: str | None) -> float:
+        """Seconds to hold an answer the server already acted on (the group's spec and `*`)."""
+        return sum(spec.take_late_answer(email) for key in (group, "*") if (spec := self.specs.get(key)))
 
     def evaluate(
         self, group: str, email: str | None, project: str | None, now: float, *, errors: bool = True

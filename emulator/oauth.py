@@ -6,6 +6,7 @@ userinfo, the JWKS and profile pictures. Validation and error wording follow Goo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -319,12 +320,21 @@ async def token(request: Request) -> Response[bytes]:
         with state.lock:
             state.stats.grant_errors[f"{grant_type or 'none'}:{failure.error}"] += 1
             state.stats.request("token", failure.status)
+        await _hold_late_answer(state, email)
         return to_response(oauth_error(failure.status, failure.error, failure.description))
     state.stats.request("token", 200)
+    await _hold_late_answer(state, email)
     payload = json.dumps(body, indent=2).encode() + b"\n"
     return to_response(
         ApiResult(200, payload, [("Content-Type", "application/json; charset=utf-8"), *NO_STORE.items()])
     )
+
+
+async def _hold_late_answer(state: Any, email: str | None) -> None:
+    """The `late_answer` fault: the work is done (a refresh token may be rotated) but the answer comes late."""
+    seconds = state.late_answer("token", email)
+    if seconds:
+        await asyncio.sleep(seconds)
 
 
 @post("/revoke")

@@ -160,6 +160,14 @@ class EmulatorState:
                 self.stats.fault(group, decision.error.kind)
             return decision
 
+    def late_answer(self, group: str, email: str | None) -> float:
+        """Seconds to hold an answer already acted on (fault `late_answer`); counted in stats."""
+        with self.lock:
+            seconds = self.faults.late_answer(group, email)
+            if seconds:
+                self.stats.late_answers[group] += 1
+            return seconds
+
     # ---------------------------------------------------------------- clients and accounts
     def upsert_client(self, payload: dict[str, Any]) -> Client:
         client_id = payload.get("client_id")
@@ -368,6 +376,9 @@ class EmulatorState:
             if record is None or record.revoked:
                 if record is not None:
                     self.stats.refresh_errors_by_account[record.email] += 1
+                    if record.reason == "rotated" and self.config.refresh_reuse_revokes_grant:
+                        self.stats.refresh_reuse_detected += 1
+                        self._revoke_grant(record.email, record.client_id)
                 raise dead
             now = self.now()
             if record.client_id != client.client_id:
@@ -395,7 +406,7 @@ class EmulatorState:
             record.last_used = now
             grant = self._grant(record.email, client.client_id)
             new_refresh: RefreshToken | None = None
-            if account.rotate_refresh_tokens:
+            if account.rotate_refresh_tokens or self.config.rotate_refresh_tokens:
                 new_refresh = self._issue_refresh(grant, record.scopes)
                 self._revoke_tokens([record.token], "rotated")
             source = new_refresh.token if new_refresh else record.token

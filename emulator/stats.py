@@ -28,6 +28,8 @@ class Stats:
         self.rate_limited: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
         self.revocations = 0
+        self.refresh_reuse_detected = 0
+        self.late_answers: Counter[str] = Counter()
         self.batch_requests = 0
         self.batch_parts = 0
         self.batch_max_parts = 0
@@ -66,6 +68,8 @@ class Stats:
             "faults_injected": dict(self.faults_injected),
             "max_1s_window": dict(self.max_1s_window),
             "revocations": self.revocations,
+            "refresh_reuse_detected": self.refresh_reuse_detected,
+            "late_answers": dict(self.late_answers),
             "batch": {
                 "requests": self.batch_requests,
                 "parts": self.batch_parts,

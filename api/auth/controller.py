@@ -24,7 +24,7 @@ from driveguard.identity.caller import Caller
 from driveguard.identity.login import safe_next_path
 from driveguard.identity.service import IdentityService
 
-QueryText = Annotated[str | None, Parameter(max_length=4096, required=False)]
+CallbackText = Annotated[str | None, Parameter(required=False)]
 SIGN_IN_FAILURES = problems(400, 403, 429, 502, 503)
 
 
@@ -69,6 +69,7 @@ class AuthController(Controller):
             current_session=cookie_value(request.scope, cookie_policy.session_cookie),
             workspace_reports=grant == "workspace-reports",
             context=context,
+            browser_secret=cookie_value(request.scope, cookie_policy.login_cookie),  # other tabs' sign-ins go on
         )
         return Redirect(
             start.authorization_url,
@@ -87,7 +88,8 @@ class AuthController(Controller):
             "Failures answer a page (text/html) or an RFC 9457 problem."
         ),
         status_code=303,
-        opt={"error_page": ErrorPage("/auth/login", "Sign in again", clear_login_cookie=True)},
+        # A failed callback leaves the login cookie alone: it may be forged, and other tabs' sign-ins need it.
+        opt={"error_page": ErrorPage("/auth/login", "Sign in again")},
         responses=SIGN_IN_FAILURES,
     )
     def callback(
@@ -96,10 +98,12 @@ class AuthController(Controller):
         identity: IdentityService,
         cookie_policy: CookiePolicy,
         context: RequestContext,
-        oauth_state: Annotated[str | None, Parameter(query="state", max_length=4096, required=False)] = None,
-        code: QueryText = None,
-        error: QueryText = None,
-        iss: QueryText = None,
+        # No length limits here: the sign-in service refuses bad values with a problem that echoes nothing
+        # (a framework validation error would echo the whole query, one-time code included).
+        oauth_state: Annotated[str | None, Parameter(query="state", required=False)] = None,
+        code: CallbackText = None,
+        error: CallbackText = None,
+        iss: CallbackText = None,
     ) -> Redirect:
         result = identity.complete_login(
             state=oauth_state,
@@ -110,17 +114,14 @@ class AuthController(Controller):
             current_session=cookie_value(request.scope, cookie_policy.session_cookie),
             issuer=iss,
         )
-        clear_login = cookie_policy.clear_login_cookie()
+        # The login cookie stays (it expires by itself): sign-ins started in other tabs still need it.
         if result.retry_with_consent:
             query = urlencode({"consent": "true", "next": result.next_path})
-            return Redirect(f"/auth/login?{query}", status_code=303, headers=NO_STORE, cookies=[clear_login])
+            return Redirect(f"/auth/login?{query}", status_code=303, headers=NO_STORE)
         assert result.session is not None
         session_cookie = cookie_policy.session_cookie_for(result.session.token, result.session.expires_at)
         return Redirect(
-            safe_next_path(result.next_path) or "/",
-            status_code=303,
-            headers=NO_STORE,
-            cookies=[clear_login, session_cookie],
+            safe_next_path(result.next_path) or "/", status_code=303, headers=NO_STORE, cookies=[session_cookie]
         )
 
     @post(

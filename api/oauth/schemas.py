@@ -30,6 +30,11 @@ class GrantView(msgspec.Struct):
     last_refresh_error: str | None
     refresh_failure_count: int
     last_login_at: dt.datetime | None
+    refresh_uncertain_since: dt.datetime | None = None
+    """Set while a refresh whose answer was lost is unresolved (retried with backoff; a dead grant only
+    after TOKEN_REFRESH_UNCERTAIN_SECONDS)."""
+    next_refresh_attempt_at: dt.datetime | None = None
+    """No refresh is attempted before this (backoff after a failed or uncertain refresh)."""
 
 
 class SessionView(msgspec.Struct):

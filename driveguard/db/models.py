@@ -92,6 +92,12 @@ class GoogleAccount(UUIDv7AuditBase):
     refresh_failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     last_login_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     erasure_requested_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    access_token_issued_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    """With the expiry, the token's own lifetime: the refresh margin never exceeds a fraction of it."""
+    refresh_uncertain_since: Mapped[dt.datetime | None] = mapped_column(TZ)
+    """A refresh answer was lost (it may have rotated the grant); set until a refresh succeeds."""
+    refresh_retry_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    """No refresh attempt before this (backoff after an uncertain refresh)."""
 
     __table_args__ = (
         Index("ix_google_account_refresh_due", "status", "access_token_expires_at"),

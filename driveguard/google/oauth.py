@@ -56,6 +56,15 @@ class TransientGoogleError(GoogleOAuthError):
     """429, 5xx, a timeout or a network failure that outlasted the retries."""
 
 
+class UncertainAnswer(TransientGoogleError):
+    """The request reached the provider but its answer was lost (a read timeout, a reset, a 5xx): it may
+    have been acted on. A refresh under rotation may have consumed the refresh token, so it is not resent."""
+
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport failures before a byte of the request left: resending cannot repeat anything."""
+
+
 class IdTokenError(Exception):
     """The id_token failed verification; the message names the check, never the token."""
 
@@ -221,26 +230,38 @@ class GoogleOAuthClient:
 
     # -- token endpoint --------------------------------------------------------------------
 
-    def _post_form(self, url: str, form: dict[str, str], what: str) -> httpx.Response:
-        """POST with retries on what `google.retry.classify` calls retryable and on timeouts; returns
-        the final non-retryable response."""
+    def _post_form(
+        self, url: str, form: dict[str, str], what: str, *, resend_after_uncertain: bool = True
+    ) -> httpx.Response:
+        """POST to a token-endpoint style URL with retries on what `google.retry.classify` calls
+        retryable and on timeouts; returns the final non-retryable response.
+
+        `resend_after_uncertain=False` (refreshes): an answer lost after the request was sent (read
+        timeout, reset, 5xx) raises UncertainAnswer at once instead of resending the same form.
+        """
         attempts = self.backoff.max_attempts
         last_error: TransientGoogleError | None = None
+        timeout = self.google.token_timeout_seconds
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
-                response = self.http.post(url, data=form, headers={"Accept": "application/json"})
-            except httpx.TimeoutException:
-                last_error = TransientGoogleError("timeout", f"{what} timed out")
-            except httpx.TransportError as exc:
+                response = self.http.post(url, data=form, headers={"Accept": "application/json"}, timeout=timeout)
+            except NOT_SENT as exc:
                 last_error = TransientGoogleError("network_error", f"{what}: {type(exc).__name__}")
+            except httpx.TimeoutException:
+                last_error = UncertainAnswer("timeout", f"{what} timed out after {timeout:g}s")
+            except httpx.TransportError as exc:
+                last_error = UncertainAnswer("network_error", f"{what}: {type(exc).__name__}")
             else:
                 failure = google_error(response.status_code, response.content, response.headers.get("retry-after"))
                 if not failure.kind.retryable:
                     return response
                 error, description = _error_of(response)
-                last_error = TransientGoogleError(error, description, status=response.status_code)
+                kind = UncertainAnswer if response.status_code >= 500 else TransientGoogleError
+                last_error = kind(error, description, status=response.status_code)
                 retry_after = failure.retry_after
+            if isinstance(last_error, UncertainAnswer) and not resend_after_uncertain:
+                raise last_error
             if attempt + 1 < attempts:
                 wait = self.backoff.delay(attempt, self.rng, retry_after)
                 logger.info("%s failed transiently (%s); retry %d in %.2fs", what, last_error.error, attempt + 1, wait)
@@ -248,8 +269,10 @@ class GoogleOAuthClient:
         assert last_error is not None
         raise last_error
 
-    def _token_request(self, form: dict[str, str], what: str) -> TokenResponse:
-        response = self._post_form(self.google.endpoints.token_uri, form, what)
+    def _token_request(self, form: dict[str, str], what: str, *, resend_after_uncertain: bool = True) -> TokenResponse:
+        response = self._post_form(
+            self.google.endpoints.token_uri, form, what, resend_after_uncertain=resend_after_uncertain
+        )
         if response.status_code != 200:
             error, description = _error_of(response)
             if error == "invalid_grant":
@@ -289,6 +312,8 @@ class GoogleOAuthClient:
         )
 
     def refresh(self, refresh_token: str) -> TokenResponse:
+        """One refresh; never resent after an uncertain answer (UncertainAnswer), since the provider may
+        have rotated the refresh token and would treat a second use as reuse."""
         return self._token_request(
             {
                 "grant_type": "refresh_token",
@@ -297,6 +322,7 @@ class GoogleOAuthClient:
                 "client_secret": self.google.client_secret,
             },
             "token refresh",
+            resend_after_uncertain=False,
         )
 
     def revoke(self, token: str) -> bool:

@@ -36,6 +36,9 @@ class GrantState:
     refresh_failure_count: int
     last_login_at: dt.datetime | None
     created_at: dt.datetime
+    refresh_uncertain_since: dt.datetime | None
+    """A refresh answer was lost then (it may have rotated the grant); ops should watch this account."""
+    next_refresh_attempt_at: dt.datetime | None
 
 
 def grant_state(account: GoogleAccount, now: dt.datetime) -> GrantState:
@@ -55,8 +58,10 @@ def grant_state(account: GoogleAccount, now: dt.datetime) -> GrantState:
         missing_scopes=missing,
         has_refresh_token=account.refresh_token_ciphertext is not None,
         access_token_expires_at=account.access_token_expires_at,
+        # Only an active grant's token counts: once Google said the grant is dead, its token is not valid.
         access_token_valid=bool(
-            account.access_token_ciphertext is not None
+            account.status == AccountStatus.ACTIVE
+            and account.access_token_ciphertext is not None
             and account.access_token_expires_at is not None
             and account.access_token_expires_at > now
         ),
@@ -65,6 +70,8 @@ def grant_state(account: GoogleAccount, now: dt.datetime) -> GrantState:
         refresh_failure_count=account.refresh_failure_count,
         last_login_at=account.last_login_at,
         created_at=account.created_at,
+        refresh_uncertain_since=account.refresh_uncertain_since,
+        next_refresh_attempt_at=account.refresh_retry_at,
     )
 
 

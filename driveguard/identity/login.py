@@ -1,8 +1,11 @@
 """Google sign-in: the authorization-code flow with PKCE (S256), a one-time state bound to the
 browser, a nonce, and a single transaction for everything a successful sign-in writes.
 
-Binding: `begin` makes two random values, the `state` (travels through Google) and a browser
-secret (travels only in a short-lived HttpOnly cookie). The database keeps the SHA-256 of each;
+Binding: `begin` makes a random `state` (travels through Google) per attempt and binds it to a
+browser secret (travels only in a short-lived HttpOnly cookie). A browser that already holds one
+keeps it, so several sign-ins started in several tabs each have their own state row and all finish;
+the cookie is never cleared by a callback, so a forged or replayed callback cannot end a genuine
+attempt (it simply expires). The database keeps the SHA-256 of each;
 the PKCE verifier and the nonce are HMACs of the browser secret and the state under a key
 derived from DRIVEGUARD_SECRET_KEY, so nothing that could complete a sign-in is stored. The
 callback consumes the state row first (committed on its own, so a replay fails even if the rest
@@ -22,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 
 from driveguard import audit
 from driveguard.audit import Action, RequestContext
@@ -41,12 +44,14 @@ from driveguard.google.oauth import (
     pkce_challenge,
 )
 from driveguard.identity.sessions import IssuedSession, SessionService, hash_token, well_formed
+from driveguard.identity.sql import load_sql
 from driveguard.identity.tokens import MissingRefreshToken, TokenService
 
 logger = logging.getLogger(__name__)
 
 LOGIN_STATE_TTL = dt.timedelta(minutes=10)
-STALE_STATE_RETENTION = dt.timedelta(days=1)
+EXPIRED_STATES_PER_SWEEP = 500
+"""Each sign-in start deletes up to this many expired state rows: they go soon after they expire."""
 DEFAULT_NEXT = "/me"
 _NEXT_ALLOWED = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
 
@@ -140,6 +145,7 @@ class LoginService:
         force_consent: bool = False,
         current_session: str | None = None,
         workspace_reports: bool = False,
+        browser_secret: str | None = None,
     ) -> LoginStart:
         """Record a one-time state and build Google's authorization URL.
 
@@ -149,7 +155,9 @@ class LoginService:
         for the Admin Reports usage scope too (incremental authorization), which the backfill needs.
         """
         now = self.clock()
-        state, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        state = secrets.token_urlsafe(32)
+        if browser_secret is None or not well_formed(browser_secret):
+            browser_secret = secrets.token_urlsafe(32)
         prompt: str | None = "consent"
         login_hint: str | None = None
         scopes: tuple[str, ...] = LOGIN_SCOPES
@@ -173,7 +181,7 @@ class LoginService:
                         and account.refresh_token_ciphertext is not None
                     ):
                         prompt, login_hint = None, account.email
-            db.execute(delete(OAuthLoginState).where(OAuthLoginState.expires_at < now - STALE_STATE_RETENTION))
+            db.execute(load_sql("delete_expired_login_states"), {"cutoff": now, "limit": EXPIRED_STATES_PER_SWEEP})
             db.add(
                 OAuthLoginState(
                     state_hash=hash_token(state),

@@ -154,6 +154,7 @@ class IdentityService:
         current_session: str | None,
         workspace_reports: bool,
         context: RequestContext,
+        browser_secret: str | None = None,
     ) -> LoginStart:
         """Start a Google sign-in; throttled per address, as each start writes a login state."""
         self._throttle_signin(SIGNIN_START, SIGNIN_START.bucket(context.ip))
@@ -162,6 +163,7 @@ class IdentityService:
             force_consent=force_consent,
             current_session=current_session,
             workspace_reports=workspace_reports,
+            browser_secret=browser_secret,
         )
 
     def complete_login(

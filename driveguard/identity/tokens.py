@@ -8,12 +8,21 @@ lock's transaction covers only that one account and that one refresh (with its s
 
 - `invalid_grant` (revoked, expired, over the 100-token limit): the account becomes
   `reauth_required`, its dead tokens are dropped, history stays, nothing is retried.
-- 429/5xx/timeouts: capped exponential backoff with full jitter; if that is exhausted the
-  account's failure count goes up and `TokenUnavailable` is raised.
+- 429/403 rate limits and connections that never opened: capped exponential backoff with full
+  jitter; if that is exhausted the account's failure count goes up and `TokenUnavailable` is raised.
+- An *uncertain* refresh (the request was sent but its answer was lost: read timeout, reset, 5xx)
+  is never resent with the same refresh token: under rotation the provider may have consumed it,
+  and a second use is reuse, which revokes the whole grant. The attempt is recorded
+  (`refresh_uncertain_since`, audited, logged with the account id), the next attempt waits for a
+  backoff (`refresh_retry_at`) and reads the stored grant afresh under the lock. An `invalid_grant`
+  while the refresh is uncertain is uncertain too (retried later), not a dead grant, until
+  TOKEN_REFRESH_UNCERTAIN_SECONDS have passed since the first lost answer; then it is.
 - A refresh response carrying a new refresh token (rotation) is stored in the same transaction.
 
 The margin is never below google-auth's REFRESH_THRESHOLD (3 min 45 s): a token handed to the
 Google client libraries with less left would be refreshed by them, behind this service's back.
+It never exceeds half the token's own lifetime either (`access_token_issued_at`): a provider
+issuing 60 s tokens would otherwise see a refresh on every call, one after another under the lock.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from driveguard.google.oauth import (
     GoogleOAuthError,
     InvalidGrant,
     TokenResponse,
+    UncertainAnswer,
 )
 from driveguard.identity.sessions import RevokeReason, SessionService
 from driveguard.identity.sql import load_sql
@@ -57,6 +67,11 @@ GOOGLE_AUTH_REFRESH_THRESHOLD_SECONDS = 225
 MAX_MIN_VALID_SECONDS = 3000
 """Google's access tokens live 3599 s; asking for more than this could never be satisfied."""
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30
+MARGIN_LIFETIME_FRACTION = 0.5
+"""The refresh margin never exceeds this share of the token's own lifetime."""
+UNCERTAIN_RETRY_BASE_SECONDS = 15
+UNCERTAIN_RETRY_CAP_SECONDS = 600
+"""Backoff between attempts after an uncertain refresh: 15 s, 30 s, 60 s … at most 10 min."""
 
 
 class RefreshOutcome(StrEnum):
@@ -158,12 +173,16 @@ class TokenService:
             raise ValueError(f"min_valid_seconds must be between 0 and {MAX_MIN_VALID_SECONDS}")
         return max(seconds, GOOGLE_AUTH_REFRESH_THRESHOLD_SECONDS)
 
-    def _fresh(self, account: GoogleAccount, margin: int, now: dt.datetime) -> bool:
-        return (
-            account.access_token_ciphertext is not None
-            and account.access_token_expires_at is not None
-            and (account.access_token_expires_at - now).total_seconds() > margin
-        )
+    @staticmethod
+    def _fresh(account: GoogleAccount, margin: int, now: dt.datetime, *, on_demand: bool = True) -> bool:
+        """The stored token has more than `margin` left. On demand (a caller wants a token now) the margin
+        is capped at a share of the token's lifetime; the background refresh keeps its full horizon."""
+        if account.access_token_ciphertext is None or account.access_token_expires_at is None:
+            return False
+        if on_demand and account.access_token_issued_at is not None:
+            lifetime = (account.access_token_expires_at - account.access_token_issued_at).total_seconds()
+            margin = min(margin, int(lifetime * MARGIN_LIFETIME_FRACTION))
+        return (account.access_token_expires_at - now).total_seconds() > margin
 
     @staticmethod
     def _dead_reason(account: GoogleAccount) -> str | None:
@@ -225,11 +244,11 @@ class TokenService:
                 return RefreshOutcome.SKIPPED
             if self._dead_reason(account):
                 return RefreshOutcome.REAUTH_REQUIRED
-            if self._fresh(account, margin, self.clock()):
+            if self._fresh(account, margin, self.clock(), on_demand=False):
                 return RefreshOutcome.SKIPPED
             failures_seen = account.refresh_failure_count
         try:
-            _, refreshed = self._refresh_locked(account_id, margin, failures_seen)
+            _, refreshed = self._refresh_locked(account_id, margin, failures_seen, on_demand=False)
         except ReauthRequired:
             return RefreshOutcome.REAUTH_REQUIRED
         except TokenUnavailable:
@@ -263,7 +282,13 @@ class TokenService:
         return account
 
     def _refresh_locked(
-        self, account_id: uuid.UUID, margin: int, failures_seen: int, *, reject: str | None = None
+        self,
+        account_id: uuid.UUID,
+        margin: int,
+        failures_seen: int,
+        *,
+        reject: str | None = None,
+        on_demand: bool = True,
     ) -> tuple[AccessToken, bool]:
         """Refresh under the row lock; (token, True) if this call refreshed, (token, False) if another did.
 
@@ -276,10 +301,13 @@ class TokenService:
             reason = self._dead_reason(account)
             if reason:
                 raise ReauthRequired(account_id, reason)
-            if self._fresh(account, margin, now):
+            if self._fresh(account, margin, now, on_demand=on_demand):
                 current = self._access_token(account)
                 if reject is None or current.token != reject:
                     return current, False
+            if account.refresh_retry_at is not None and now < account.refresh_retry_at:
+                waiting = account.last_refresh_error or "refresh failed"
+                raise TokenUnavailable(account_id, f"{waiting}; next attempt at {account.refresh_retry_at.isoformat()}")
             if account.refresh_failure_count > failures_seen:
                 # Someone else's refresh failed while this call waited for the lock: do not
                 # hammer a failing Google from every queued caller.
@@ -290,8 +318,16 @@ class TokenService:
                 )
                 response = self.oauth.refresh(refresh_token)
             except InvalidGrant as exc:
-                self._mark_reauth_required(db, account, _error_text(exc), now)
-                failure = ReauthRequired(account_id, "invalid_grant")
+                if self._uncertain(account, now):
+                    message = f"invalid_grant right after an uncertain refresh ({_error_text(exc)})"
+                    self._mark_uncertain(db, account, message, now)
+                    failure = TokenUnavailable(account_id, f"uncertain: {message}")
+                else:
+                    self._mark_reauth_required(db, account, _error_text(exc), now)
+                    failure = ReauthRequired(account_id, "invalid_grant")
+            except UncertainAnswer as exc:
+                self._mark_uncertain(db, account, _error_text(exc), now)
+                failure = TokenUnavailable(account_id, f"uncertain: {_error_text(exc)}")
             except (GoogleOAuthError, VaultError) as exc:
                 message = _error_text(exc) if isinstance(exc, GoogleOAuthError) else f"vault: {exc}"
                 self._mark_failed(db, account, message, now)
@@ -304,8 +340,47 @@ class TokenService:
         assert failure is not None
         raise failure
 
+    def _uncertain(self, account: GoogleAccount, now: dt.datetime) -> bool:
+        """A lost refresh answer is recent enough that `invalid_grant` may be its echo, not a dead grant."""
+        since = account.refresh_uncertain_since
+        bound = self.settings.security.token_refresh_uncertain_seconds
+        return since is not None and (now - since).total_seconds() < bound
+
+    def _mark_uncertain(self, db: Session, account: GoogleAccount, message: str, now: dt.datetime) -> None:
+        """Keep the stored grant, count the failure, wait a backoff before the next attempt, tell ops."""
+        account.refresh_uncertain_since = account.refresh_uncertain_since or now
+        account.refresh_failure_count += 1
+        delay = min(
+            UNCERTAIN_RETRY_CAP_SECONDS, UNCERTAIN_RETRY_BASE_SECONDS * 2 ** min(account.refresh_failure_count - 1, 10)
+        )
+        account.refresh_retry_at = now + dt.timedelta(seconds=delay)
+        account.last_refresh_error = f"uncertain: {message}"[:300]
+        logger.warning(
+            "refresh of account %s is uncertain (%s): grant kept, next attempt in %ds, uncertain since %s",
+            account.id,
+            message,
+            delay,
+            account.refresh_uncertain_since.isoformat(),
+        )
+        audit.record(
+            db,
+            action=Action.REFRESH_FAILED,
+            actor=audit.SYSTEM_ACTOR,
+            subject=account.email,
+            details={
+                "account_id": account.id,
+                "reason": account.last_refresh_error,
+                "uncertain": True,
+                "uncertain_since": account.refresh_uncertain_since.isoformat(),
+                "failure_count": account.refresh_failure_count,
+            },
+            at=now,
+        )
+
     def _mark_reauth_required(self, db: Session, account: GoogleAccount, message: str, now: dt.datetime) -> None:
         logger.warning("account %s needs to sign in again: %s", account.id, message)
+        account.refresh_uncertain_since = None
+        account.refresh_retry_at = None
         account.status = AccountStatus.REAUTH_REQUIRED
         account.access_token_ciphertext = None
         account.refresh_token_ciphertext = None
@@ -347,6 +422,9 @@ class TokenService:
         )
         account.token_key_id = self.vault.newest_key_id
         account.access_token_expires_at = now + dt.timedelta(seconds=response.expires_in)
+        account.access_token_issued_at = now
+        account.refresh_uncertain_since = None
+        account.refresh_retry_at = None
         if response.scopes:
             account.granted_scopes = sorted(set(response.scopes))
         account.status = AccountStatus.ACTIVE

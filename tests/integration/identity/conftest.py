@@ -51,3 +51,29 @@ def make_stack(emu: GoogleEmulator, clean_db: Engine, base_env: dict[str, str]) 
 @pytest.fixture
 def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
+
+
+GRANT_FAULT_ENV = {"GOOGLE_TOKEN_TIMEOUT_SECONDS": "1", "TOKEN_REFRESH_UNCERTAIN_SECONDS": "1800"}
+"""The grant tests' deployment: a 1 s token-endpoint timeout, a 30 min bound on uncertain refreshes."""
+
+
+@pytest.fixture
+def start_rotating(make_stack: Callable[..., Stack]) -> Callable[..., Stack]:
+    """Start the API (with extra environment) in front of a provider that rotates refresh tokens,
+    revokes a grant when a rotated token is reused, and issues 60 s access tokens (issue 15 item 2)."""
+
+    def start(**env: str) -> Stack:
+        stack = make_stack(**{**GRANT_FAULT_ENV, **env})
+        stack.emu.call(
+            "PATCH",
+            "/config",
+            {"rotate_refresh_tokens": True, "refresh_reuse_revokes_grant": True, "access_token_ttl": 60},
+        )
+        return stack
+
+    return start
+
+
+@pytest.fixture
+def rotating(start_rotating: Callable[..., Stack]) -> Stack:
+    return start_rotating()

@@ -140,9 +140,10 @@ def test_callers_queued_behind_a_failed_refresh_do_not_each_call_google(stack: S
         engine.dispose()
 
     assert all(isinstance(outcome, TokenUnavailable) for outcome in outcomes), outcomes
-    # Google saw the retries of ONE refresh, not one refresh per queued caller.
+    # Google saw ONE refresh, not one per queued caller; and a 5xx may come after the provider acted
+    # (rotated), so that one refresh is not resent either (an uncertain refresh, retried after a backoff).
     stats = stack.emu.stats()
-    assert stats["statuses"]["token"] == {"503": attempts}
+    assert stats["statuses"]["token"] == {"503": 1}
     assert stack.account(EMAIL).refresh_failure_count == 1
 
 

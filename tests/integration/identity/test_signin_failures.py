@@ -70,8 +70,9 @@ def test_missing_bad_and_replayed_state(stack: Stack):
     assert garbage.status_code == 400 and "<script>" not in garbage.text
     assert written(stack) == NOTHING_WRITTEN
 
-    # The login cookie was cleared by the failed callbacks above: like another browser now.
-    foreign = stack.browser.get(callback, headers={"Accept": "application/json"})
+    # The failed callbacks above left the genuine attempt alone; another browser cannot finish it.
+    with httpx.Client(timeout=30) as other_browser:
+        foreign = other_browser.get(callback, headers={"Accept": "application/json"})
     assert foreign.status_code == 400 and foreign.json()["code"] == "state_mismatch"
     assert written(stack) == NOTHING_WRITTEN
 

@@ -58,18 +58,27 @@ def test_twenty_five_concurrent_callers_cause_exactly_one_refresh(stack: Stack):
     assert stack.account(EMAIL).refresh_failure_count == 0
 
 
-def test_google_5xx_is_retried_with_backoff_then_succeeds(stack: Stack):
+def test_google_5xx_on_a_refresh_is_not_resent_at_once_and_the_next_attempt_after_the_backoff_succeeds(stack: Stack):
+    # A 5xx may come after the provider acted (and rotated): the same refresh token is not resent in
+    # the same call; the next attempt waits for the backoff and then succeeds (this 503 came early).
     account_id = stack.seed_account(EMAIL)
     stack.advance(3600)
-    stack.emu.faults({"group": "token", "error_burst": {"status": 503, "count": 2}})
+    stack.emu.faults({"group": "token", "error_burst": {"status": 503, "count": 1}})
     service = stack.token_service(backoff=Backoff(max_attempts=4, base_seconds=0.5, cap_seconds=4, jitter=FULL_JITTER))
+    with pytest.raises(TokenUnavailable, match="uncertain"):
+        service.get_access_token(account_id)
+    assert stack.sleeps.calls == []
+    assert stack.emu.stats()["statuses"]["token"] == {"503": 1}
+    with pytest.raises(TokenUnavailable, match="next attempt at"):  # inside the backoff: no call to Google
+        service.get_access_token(account_id)
+    assert stack.emu.stats()["requests"]["token"] == 1
+    stack.advance(15)
     token = service.get_access_token(account_id)
     assert token.expires_at > stack.clock()
-    assert len(stack.sleeps.calls) == 2
-    assert stack.sleeps.calls[0] <= 0.5 and stack.sleeps.calls[1] <= 1.0  # full jitter under the cap
     assert stack.emu.refresh_grants(EMAIL) == 1
     account = stack.account(EMAIL)
     assert account.refresh_failure_count == 0 and account.last_refresh_error is None
+    assert account.refresh_uncertain_since is None and account.refresh_retry_at is None
 
 
 def test_rate_limit_exhausting_the_retries_raises_token_unavailable_and_counts_the_failure(stack: Stack):

@@ -15,7 +15,7 @@ from driveguard.google.oauth import (
     GoogleOAuthClient,
     GoogleOAuthError,
     InvalidGrant,
-    TransientGoogleError,
+    UncertainAnswer,
     pkce_challenge,
 )
 from driveguard.identity.login import safe_next_path
@@ -116,17 +116,26 @@ def test_token_errors_are_classified_without_echoing_secrets():
     assert sleeps == []  # neither is retried
 
 
-def test_timeouts_and_5xx_are_retried_then_give_up():
+def test_a_refresh_is_resent_only_when_the_request_never_left_and_an_answer_lost_on_the_way_is_uncertain():
+    """Under refresh-token rotation the provider may have consumed the token before the answer was
+    lost (read timeout, 5xx): resending it would revoke the grant, so that is UncertainAnswer at once."""
     sleeps: list[float] = []
     client = client_answering(
-        httpx.ReadTimeout("slow"),
-        httpx.Response(502, text="<html>bad gateway</html>"),
+        httpx.ConnectError("refused"),  # nothing was sent: safe to send again
         httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.Response(200, json={"access_token": "ya29.never-asked", "expires_in": 3599}),
         sleeps=sleeps,
     )
-    with pytest.raises(TransientGoogleError) as failure:
+    with pytest.raises(UncertainAnswer) as failure:
         client.refresh("1//0g-secret")
-    assert failure.value.error == "network_error" and len(sleeps) == 2
+    assert failure.value.error == "timeout" and len(sleeps) == 2
+
+    sleeps.clear()
+    client = client_answering(httpx.Response(502, text="<html>bad gateway</html>"), sleeps=sleeps)
+    with pytest.raises(UncertainAnswer) as failure:
+        client.refresh("1//0g-secret")
+    assert failure.value.status == 502 and sleeps == []
 
 
 def test_a_success_without_a_usable_token_is_an_error_not_a_crash():
