@@ -67,7 +67,11 @@ TARGETS = (
     Target(
         "alerts",
         "driveguard/storage/alerts.py",
-        ("tests/unit/storage/test_pipeline_units.py", "tests/integration/storage/test_rule_pins_outbox.py"),
+        (
+            "tests/unit/storage/test_alert_rules.py",
+            "tests/unit/storage/test_pipeline_units.py",
+            "tests/integration/storage/test_rule_pins_outbox.py",
+        ),
     ),
     Target(
         "tokens",
@@ -78,7 +82,7 @@ TARGETS = (
             "tests/integration/identity/test_token_reject.py",
         ),
     ),
-    Target("refresh", "driveguard/identity/refresh.py", ("tests/unit/identity/test_refresh_pass.py",)),
+    Target("refresh", "driveguard/identity/refresh.py", ("tests/integration/identity/test_refresh_pass.py",)),
     Target(
         "login",
         "driveguard/identity/login.py",
@@ -87,12 +91,24 @@ TARGETS = (
     Target(
         "collection",
         "driveguard/storage/collection.py",
-        ("tests/unit/storage/test_gate_units.py", "tests/unit/storage/test_pipeline_units.py"),
+        (
+            "tests/unit/storage/test_collection_rules.py",
+            "tests/integration/identity/test_collect_pass.py",
+            "tests/unit/storage/test_gate_units.py",
+            "tests/unit/storage/test_pipeline_units.py",
+        ),
     ),
     Target(
         "retention",
         "driveguard/storage/retention.py",
-        ("tests/integration/identity/test_erasure.py", "tests/integration/identity/test_rule_pins_identity.py"),
+        (
+            "tests/unit/storage/test_retention_rules.py",
+            "tests/integration/identity/test_erasure.py",
+            "tests/integration/storage/test_retention_partitions.py::test_whole_raw_months_are_dropped_as_partitions_and_the_boundary_month_row_by_row",
+            "tests/integration/storage/test_retention_partitions.py::test_a_crash_between_the_daily_upsert_and_the_drop_loses_nothing",
+            "tests/integration/storage/test_retention_partitions.py::test_partitions_are_created_ahead_for_both_series_across_a_year_end",
+            "tests/integration/identity/test_rule_pins_identity.py",
+        ),
     ),
 )
 
