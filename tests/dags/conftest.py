@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from support.airflow_harness import Harness, World
+from support.airflow_harness import Harness, World, fresh_world
 from support.emulator_admin import AdminClient
-from support.receivers import HttpReceiver
 
 from driveguard.config import Settings
 
@@ -23,11 +22,4 @@ def world(
     receivers: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> World:
-    emu.reset(seed="none")
-    for receiver in receivers.values():
-        receiver.clear()
-        if isinstance(receiver, HttpReceiver):
-            receiver.fail_next = 0
-    for key, value in harness.env.items():  # undo what an earlier test changed
-        monkeypatch.setenv(key, value)
-    return World(dag_settings, clean_db, emu, harness, receivers)
+    return fresh_world(clean_db, emu, harness, dag_settings, receivers, monkeypatch.setenv)

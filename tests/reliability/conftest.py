@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from support.airflow_harness import Harness, World
+from support.airflow_harness import Harness, World, fresh_world
 from support.database import TEST_PG_DIR, RestartablePostgres
 from support.emulator_admin import AdminClient
-from support.receivers import HttpReceiver
 from support.reliability import LEDGER
 
 from driveguard.config import Settings
@@ -27,19 +26,13 @@ def world(
     receivers: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> World:
-    emu.reset(seed="none")
-    for receiver in receivers.values():
-        receiver.clear()
-        if isinstance(receiver, HttpReceiver):
-            receiver.fail_next = 0
-    for key, value in harness.env.items():
-        monkeypatch.setenv(key, value)
+    world = fresh_world(clean_db, emu, harness, dag_settings, receivers, monkeypatch.setenv)
     # The harness retries a task after 1 s, not after minutes: with no wait after an uncertain refresh
     # (answer lost), a retry may refresh again at once. The wait itself is pinned in
     # tests/integration/identity/test_grants_refresh.py.
     monkeypatch.setenv("TOKEN_REFRESH_UNCERTAIN_RETRY_SECONDS", "0")
     LEDGER.scenarios += 1
-    return World(dag_settings, clean_db, emu, harness, receivers)
+    return world
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

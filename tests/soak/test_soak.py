@@ -36,9 +36,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, text
-from support.airflow_harness import CLIENT_ID, CLIENT_SECRET, Harness, World, account
+from support.airflow_harness import CLIENT_ID, CLIENT_SECRET, Harness, World, account, fresh_world
 from support.emulator_admin import AdminClient
-from support.receivers import HttpReceiver
 from support.servers import free_port
 
 from driveguard.config import Settings, load_settings
@@ -72,16 +71,10 @@ def soak_world(
     receivers: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> World:
-    emu.reset(seed="none")
-    for receiver in receivers.values():
-        receiver.clear()
-        if isinstance(receiver, HttpReceiver):
-            receiver.fail_next = 0
-    for key, value in harness.env.items():
-        monkeypatch.setenv(key, value)
+    world = fresh_world(clean_db, emu, harness, dag_settings, receivers, monkeypatch.setenv)
     # The suite's 2 s lease makes slow sends look abandoned; under load keep the product's default.
     monkeypatch.setenv("NOTIFY_LEASE_SECONDS", "300")
-    return World(dag_settings, clean_db, emu, harness, receivers)
+    return world
 
 
 class ApiProcess:

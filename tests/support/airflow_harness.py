@@ -244,5 +244,27 @@ def account(email: str, usage: int, limit: int | None = 15 * 1024**3, **extra: A
     return {"email": email, "name": name.title(), "usage": usage, "usage_in_drive": usage // 2, "limit": limit, **extra}
 
 
+def fresh_world(
+    engine: Engine,
+    emu: AdminClient,
+    harness: Harness,
+    settings: Settings,
+    receivers: dict[str, Any],
+    setenv: Callable[[str, str], None],
+) -> World:
+    """A clean world for one test: the emulator reset, the receivers emptied and made to answer, and
+    the harness's environment set again (`setenv`: pytest's monkeypatch), undoing an earlier test's."""
+    from support.receivers import HttpReceiver
+
+    emu.reset(seed="none")
+    for receiver in receivers.values():
+        receiver.clear()
+        if isinstance(receiver, HttpReceiver):
+            receiver.fail_next = 0
+    for key, value in harness.env.items():
+        setenv(key, value)
+    return World(settings, engine, emu, harness, receivers)
+
+
 def hour(day: int, hour_of_day: int, month: int = 11) -> dt.datetime:
     return dt.datetime(2026, month, day, hour_of_day, tzinfo=dt.UTC)
